@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { auditRoutes } from '../audit/routes.js';
+import { tokenRoutes } from '../auth/routes.js';
+import { eventRoutes } from '../events/routes.js';
+import type { Services } from '../main.js';
+import { HANGAR_VERSION } from '../version.js';
+import { registerAccessControl } from './access.js';
+import { registerErrorHandling } from './errors.js';
+import { strictObject } from './schemas.js';
+import { validatorCompiler } from './validation.js';
+
+export interface ApiOptions {
+  logLevel: string;
+  /** Largest request body accepted, in bytes. */
+  bodyLimit?: number;
+  eventPollMs?: number;
+  eventHeartbeatMs?: number;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Assembles the HTTP API: every domain registers its routes; errors, auth and OpenAPI are handled once here. */
+export async function buildApi(services: Services, options: ApiOptions): Promise<FastifyInstance> {
+  const app = fastify({
+    logger: { level: options.logLevel, redact: ['req.headers.authorization'] },
+    bodyLimit: options.bodyLimit ?? 4 * 1024 * 1024,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  registerErrorHandling(app);
+  registerAccessControl(app, services.tokens);
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Hangar API', version: HANGAR_VERSION, description: 'Bare-metal fleet controller' },
+      components: {
+        securitySchemes: {
+          tokenAuth: { type: 'apiKey', in: 'header', name: 'Authorization', description: '"Token <token>" or "Bearer <token>"' },
+        },
+      },
+      security: [{ tokenAuth: [] }],
+    },
+  });
+
+  const started = services.clock.now();
+  app.get(
+    '/api/status/',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['status'],
+        summary: 'Service status; needs no token',
+        security: [],
+        response: {
+          200: Type.Object({
+            'hangar-version': Type.String(),
+            database: Type.String(),
+            started: Type.String({ format: 'date-time' }),
+          }),
+        },
+      },
+    },
+    async () => ({ 'hangar-version': HANGAR_VERSION, database: services.store.backend, started: started.toISOString() }),
+  );
+
+  app.get(
+    '/api/schema/',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['status'],
+        summary: 'This OpenAPI document',
+        security: [],
+        querystring: strictObject({ format: Type.Optional(Type.Enum(['json', 'openapi'])) }),
+      },
+    },
+    async () => app.swagger(),
+  );
+
+  await app.register(tokenRoutes, { tokens: services.tokens });
+  await app.register(auditRoutes, { audit: services.audit });
+  await app.register(eventRoutes, {
+    events: services.events,
+    pollMs: options.eventPollMs ?? 1000,
+    heartbeatMs: options.eventHeartbeatMs ?? 15_000,
+  });
+  return app;
+}

@@ -1,0 +1,43 @@
+import { InvalidError } from './core/errors.js';
+
+/** The one typed configuration, parsed and checked once from flags and environment. */
+export interface Config {
+  dataDir: string;
+  databaseUrl: string | undefined;
+  listen: { host: string; port: number };
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const DEFAULT_DATA_DIR = './hangar-data';
+export const DEFAULT_LISTEN = '127.0.0.1:8080';
+
+/** Parses `HOST:PORT`, `[V6]:PORT` or `:PORT`. */
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    throw new InvalidError(`--listen: '${text}' is not HOST:PORT (for example 127.0.0.1:8080 or [::1]:8080)`, 'listen');
+  }
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+const LOG_LEVELS: ReadonlyArray<Config['logLevel']> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface ConfigSources {
+  data?: string | undefined;
+  listen?: string | undefined;
+  env: NodeJS.ProcessEnv;
+}
+
+export function loadConfig({ data, listen, env }: ConfigSources): Config {
+  const logLevel = (env.HANGAR_LOG_LEVEL ?? 'info') as Config['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new InvalidError(`HANGAR_LOG_LEVEL: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`, 'HANGAR_LOG_LEVEL');
+  }
+  return {
+    dataDir: data ?? env.HANGAR_DATA ?? DEFAULT_DATA_DIR,
+    databaseUrl: env.HANGAR_DATABASE_URL || undefined,
+    listen: parseListen(listen ?? env.HANGAR_LISTEN ?? DEFAULT_LISTEN),
+    logLevel,
+  };
+}

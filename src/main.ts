@@ -1,0 +1,48 @@
+import { AuditLog } from './audit/log.js';
+import { TokenService } from './auth/service.js';
+import { buildApi } from './api/app.js';
+import { systemClock, type Clock } from './core/clock.js';
+import type { Config } from './config.js';
+import { EventLog } from './events/log.js';
+import { Store, type StoreLocation } from './store/store.js';
+
+/** Everything the API and the CLI work with, built in one place. */
+export interface Services {
+  clock: Clock;
+  store: Store;
+  audit: AuditLog;
+  events: EventLog;
+  tokens: TokenService;
+}
+
+/** The composition root: opens the store (migrating it) and builds the services on top. */
+export async function openServices(location: StoreLocation, clock: Clock = systemClock): Promise<Services> {
+  const store = await Store.open(location);
+  const audit = new AuditLog(store.db, clock);
+  const events = new EventLog(store.db, clock);
+  const tokens = new TokenService(store, store.db, audit, events, clock);
+  return { clock, store, audit, events, tokens };
+}
+
+/** Starts the API server; resolves once it listens. `stop()` drains requests, then closes the store. */
+export async function serve(config: Config): Promise<{ url: string; stop: () => Promise<void> }> {
+  const services = await openServices(config);
+  const app = await buildApi(services, { logLevel: config.logLevel });
+  try {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+  } catch (error) {
+    await services.store.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.listen.port;
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  app.log.info({ database: services.store.description }, 'hangar is serving');
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await app.close();
+      await services.store.close();
+    })());
+  return { url: `http://${host}:${port}`, stop };
+}

@@ -1,0 +1,105 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kysely, Migrator, sql, type Transaction } from 'kysely';
+import type { Database } from './schema.js';
+import { migrationProvider } from './migrations/index.js';
+import { openSqlite } from './sqlite.js';
+import { openPostgres } from './postgres.js';
+
+export type Backend = 'sqlite' | 'postgres';
+
+/** Named locks that serialise writers across processes for the length of one transaction. */
+export type LockName = 'journal';
+
+/** A transaction in progress: its query builder, locks, and work to run once it has committed. */
+export interface Tx {
+  readonly db: Transaction<Database>;
+  /** Serialises this transaction against every other holder of the lock, in every process, until it ends. */
+  lock(name: LockName): Promise<void>;
+  /** Runs after a successful commit (never after a rollback), for example to wake event streams. */
+  onCommit(callback: () => void): void;
+}
+
+export interface StoreLocation {
+  /** Directory of the embedded SQLite database, used when no database URL is given. */
+  dataDir: string;
+  /** `postgres://...` selects PostgreSQL. */
+  databaseUrl?: string | undefined;
+}
+
+export class Store {
+  private constructor(
+    readonly db: Kysely<Database>,
+    readonly backend: Backend,
+    readonly description: string,
+  ) {}
+
+  /** Opens the store and applies pending migrations. */
+  static async open(location: StoreLocation): Promise<Store> {
+    const store = Store.connect(location);
+    try {
+      await store.migrate();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
+  }
+
+  private static connect(location: StoreLocation): Store {
+    const url = location.databaseUrl;
+    if (url) {
+      if (!/^postgres(ql)?:\/\//.test(url)) {
+        throw new Error(`HANGAR_DATABASE_URL must start with postgres:// (got '${url.replace(/:[^:@/]*@/, ':***@')}')`);
+      }
+      const { dialect } = openPostgres(url);
+      return new Store(new Kysely<Database>({ dialect }), 'postgres', url.replace(/:[^:@/]*@/, ':***@'));
+    }
+    mkdirSync(location.dataDir, { recursive: true });
+    const file = join(location.dataDir, 'hangar.sqlite');
+    return new Store(new Kysely<Database>({ dialect: openSqlite(file) }), 'sqlite', file);
+  }
+
+  private async migrate(): Promise<void> {
+    const migrator = new Migrator({
+      db: this.db,
+      provider: migrationProvider(this.backend),
+      migrationTableName: 'hangar_migrations',
+      migrationLockTableName: 'hangar_migrations_lock',
+    });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+      throw new Error(`database migration ${failed} failed: ${String(error instanceof Error ? error.message : error)}`);
+    }
+  }
+
+  /** Runs `work` in one transaction: all of its writes commit together or none do. */
+  async transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const callbacks: Array<() => void> = [];
+    const held = new Set<LockName>();
+    const backend = this.backend;
+    const result = await this.db.transaction().execute(async (db) => {
+      const tx: Tx = {
+        db,
+        async lock(name) {
+          // SQLite transactions start with BEGIN IMMEDIATE and so already exclude every other writer.
+          if (backend === 'postgres' && !held.has(name)) {
+            await sql`select pg_advisory_xact_lock(hashtext(${'hangar:' + name}))`.execute(db);
+          }
+          held.add(name);
+        },
+        onCommit(callback) {
+          callbacks.push(callback);
+        },
+      };
+      return work(tx);
+    });
+    for (const callback of callbacks) callback();
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
