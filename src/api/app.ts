@@ -9,7 +9,7 @@ import type { Services } from '../main.js';
 import { HANGAR_VERSION } from '../version.js';
 import { registerAccessControl } from './access.js';
 import { registerErrorHandling } from './errors.js';
-import { strictObject } from './schemas.js';
+import { strictObject, stringEnum } from './schemas.js';
 import { validatorCompiler } from './validation.js';
 
 export interface ApiOptions {
@@ -84,7 +84,7 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
         tags: ['status'],
         summary: 'This OpenAPI document',
         security: [],
-        querystring: strictObject({ format: Type.Optional(Type.Enum(['json', 'openapi'])) }),
+        querystring: strictObject({ format: Type.Optional(stringEnum(['json', 'openapi'])) }),
       },
     },
     async () => app.swagger(),

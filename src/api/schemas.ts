@@ -5,6 +5,11 @@ export function strictObject<T extends TProperties>(properties: T, description?:
   return Type.Object(properties, { additionalProperties: false, ...(description ? { description } : {}) });
 }
 
+/** A string that must be one of `values`; reported as "must be one of a, b, c". */
+export function stringEnum<const T extends readonly string[]>(values: T, description?: string) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
+}
+
 export const Limit = Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'Page size (at most 1000)' });
 export const Offset = Type.Integer({ minimum: 0, default: 0, description: 'Results to skip' });
 

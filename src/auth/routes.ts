@@ -1,9 +1,10 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { principalOf } from '../api/access.js';
-import { ErrorBody, strictObject } from '../api/schemas.js';
+import { ErrorBody, strictObject, stringEnum } from '../api/schemas.js';
+import { SCOPES } from './token.js';
 import type { TokenService } from './service.js';
 
-const ScopeSchema = Type.Enum(['read', 'write', 'admin']);
+const ScopeSchema = stringEnum(SCOPES);
 
 const TokenView = Type.Object({
   id: Type.Integer(),

@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { parseDuration } from '../core/duration.js';
 import { InvalidError } from '../core/errors.js';
-import { openServices, serve, type Services } from '../main.js';
+import type { Services } from '../main.js';
 import { HANGAR_VERSION } from '../version.js';
 import { fail, printJson, printRows } from './output.js';
 
@@ -19,6 +19,8 @@ const cliActor = () => `cli:${userInfo().username}`;
 /** Runs a command against the store directly (no server needed), then closes it. */
 async function withServices<T>(command: Command, work: (services: Services) => Promise<T>): Promise<T> {
   const config = loadConfig({ data: command.optsWithGlobals<{ data?: string }>().data, env: process.env });
+  // Loaded on demand so `hangar --help` and argument errors answer at once.
+  const { openServices } = await import('../main.js');
   const services = await openServices(config);
   try {
     return await work(services);
@@ -41,6 +43,7 @@ program
   .option('--listen <host:port>', 'address of the HTTP API (env HANGAR_LISTEN)', '127.0.0.1:8080')
   .action(async (options: { listen: string }, command: Command) => {
     const config = loadConfig({ data: command.optsWithGlobals<{ data?: string }>().data, listen: options.listen, env: process.env });
+    const { serve } = await import('../main.js');
     const server = await serve(config);
     const shutdown = () => {
       server.stop().then(

@@ -3,8 +3,6 @@ import { join } from 'node:path';
 import { Kysely, Migrator, sql, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import { migrationProvider } from './migrations/index.js';
-import { openSqlite } from './sqlite.js';
-import { openPostgres } from './postgres.js';
 
 export type Backend = 'sqlite' | 'postgres';
 
@@ -36,7 +34,7 @@ export class Store {
 
   /** Opens the store and applies pending migrations. */
   static async open(location: StoreLocation): Promise<Store> {
-    const store = Store.connect(location);
+    const store = await Store.connect(location);
     try {
       await store.migrate();
     } catch (error) {
@@ -46,15 +44,18 @@ export class Store {
     return store;
   }
 
-  private static connect(location: StoreLocation): Store {
+  private static async connect(location: StoreLocation): Promise<Store> {
     const url = location.databaseUrl;
     if (url) {
       if (!/^postgres(ql)?:\/\//.test(url)) {
         throw new Error(`HANGAR_DATABASE_URL must start with postgres:// (got '${url.replace(/:[^:@/]*@/, ':***@')}')`);
       }
+      // Each driver is loaded only when chosen: start-up time matters for `hangar serve` and every CLI command.
+      const { openPostgres } = await import('./postgres.js');
       const { dialect } = openPostgres(url);
       return new Store(new Kysely<Database>({ dialect }), 'postgres', url.replace(/:[^:@/]*@/, ':***@'));
     }
+    const { openSqlite } = await import('./sqlite.js');
     mkdirSync(location.dataDir, { recursive: true });
     const file = join(location.dataDir, 'hangar.sqlite');
     return new Store(new Kysely<Database>({ dialect: openSqlite(file) }), 'sqlite', file);
