@@ -1,6 +1,3 @@
-import { readFileSync } from 'node:fs';
-
-/** Compiled to dist/src/version.js: the package manifest is two levels up. */
-const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+import manifest from '../package.json' with { type: 'json' };
 
 export const HANGAR_VERSION: string = manifest.version;

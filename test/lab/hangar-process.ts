@@ -3,8 +3,8 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { StoreLocation } from '../../src/store/store.js';
 
-/** The built CLI, next to this file in the compiled tree (dist/test/lab -> dist/src/cli). */
-export const HANGAR_BIN = fileURLToPath(new URL('../../src/cli/hangar.js', import.meta.url));
+/** The built CLI as users run it: the bundle npm run build writes to dist/hangar.mjs. */
+export const HANGAR_BIN = fileURLToPath(new URL('../../hangar.mjs', import.meta.url));
 
 export function storeEnv(location: StoreLocation): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, HANGAR_LOG_LEVEL: 'warn' };
