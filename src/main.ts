@@ -5,6 +5,12 @@ import { systemClock, type Clock } from './core/clock.js';
 import type { Config } from './config.js';
 import { EventLog } from './events/log.js';
 import { Store, type StoreLocation } from './store/store.js';
+import * as dcim from './inventory/dcim.js';
+import { ResourceRegistry } from './inventory/registry.js';
+import { InventoryService } from './inventory/service.js';
+import { tag, tenant } from './inventory/tenancy.js';
+import { ipAddressResource, ipRangeResource, prefixResource } from './ipam/resources.js';
+import { IpamService } from './ipam/service.js';
 
 /** Everything the API and the CLI work with, built in one place. */
 export interface Services {
@@ -13,7 +19,30 @@ export interface Services {
   audit: AuditLog;
   events: EventLog;
   tokens: TokenService;
+  resources: ResourceRegistry;
+  inventory: InventoryService;
+  ipam: IpamService;
 }
+
+/** Every NetBox-shaped resource of the inventory and IPAM. */
+export const INVENTORY_RESOURCES = [
+  tenant,
+  tag,
+  dcim.region,
+  dcim.siteGroup,
+  dcim.site,
+  dcim.location,
+  dcim.rack,
+  dcim.manufacturer,
+  dcim.deviceType,
+  dcim.deviceRole,
+  dcim.platform,
+  dcim.device,
+  dcim.deviceInterface,
+  prefixResource,
+  ipRangeResource,
+  ipAddressResource,
+];
 
 /** The composition root: opens the store (migrating it) and builds the services on top. */
 export async function openServices(location: StoreLocation, clock: Clock = systemClock): Promise<Services> {
@@ -21,7 +50,10 @@ export async function openServices(location: StoreLocation, clock: Clock = syste
   const audit = new AuditLog(store.db, clock);
   const events = new EventLog(store.db, clock);
   const tokens = new TokenService(store, store.db, audit, events, clock);
-  return { clock, store, audit, events, tokens };
+  const resources = new ResourceRegistry(INVENTORY_RESOURCES);
+  const inventory = new InventoryService(store, resources, audit, events, clock);
+  const ipam = new IpamService(store, inventory, ipAddressResource, prefixResource, ipRangeResource);
+  return { clock, store, audit, events, tokens, resources, inventory, ipam };
 }
 
 /** Starts the API server; resolves once it listens. `stop()` drains requests, then closes the store. */

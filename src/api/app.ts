@@ -7,6 +7,9 @@ import { tokenRoutes } from '../auth/routes.js';
 import { eventRoutes } from '../events/routes.js';
 import type { Services } from '../main.js';
 import { HANGAR_VERSION } from '../version.js';
+import { registerNetboxConventions, NETBOX_VERSION } from '../inventory/netbox.js';
+import { registerResourceRoutes } from '../inventory/routes.js';
+import { registerIpamRoutes } from '../ipam/routes.js';
 import { registerAccessControl } from './access.js';
 import { registerErrorHandling } from './errors.js';
 import { strictObject, stringEnum } from './schemas.js';
@@ -55,10 +58,9 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
     },
   });
 
+  registerNetboxConventions(app);
   const started = services.clock.now();
-  app.get(
-    '/api/status/',
-    {
+  const statusRoute = {
       config: { access: 'public' },
       schema: {
         tags: ['status'],
@@ -67,14 +69,22 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
         response: {
           200: Type.Object({
             'hangar-version': Type.String(),
+            'netbox-version': Type.String(),
             database: Type.String(),
             started: Type.String({ format: 'date-time' }),
           }),
         },
       },
-    },
-    async () => ({ 'hangar-version': HANGAR_VERSION, database: services.store.backend, started: started.toISOString() }),
-  );
+    } as const;
+  const status = async () => ({
+    'hangar-version': HANGAR_VERSION,
+    'netbox-version': NETBOX_VERSION,
+    database: services.store.backend,
+    started: started.toISOString(),
+  });
+  app.get('/api/status/', statusRoute, status);
+  // Ansible's NetBox inventory asks for the status without the trailing slash.
+  app.get('/api/status', { ...statusRoute, schema: { ...statusRoute.schema, hide: true } }, status);
 
   app.get(
     '/api/schema/',
@@ -90,6 +100,14 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
     async () => app.swagger(),
   );
 
+  registerResourceRoutes(app, services.inventory, services.resources.all());
+  registerIpamRoutes(app, {
+    inventory: services.inventory,
+    ipam: services.ipam,
+    prefixes: services.resources.get('ipam.prefix'),
+    ranges: services.resources.get('ipam.iprange'),
+    addresses: services.resources.get('ipam.ipaddress'),
+  });
   await app.register(tokenRoutes, { tokens: services.tokens });
   await app.register(auditRoutes, { audit: services.audit });
   await app.register(eventRoutes, {

@@ -18,10 +18,14 @@ function build(coerceTypes: boolean | 'array'): Ajv {
 const strictAjv = build(false);
 const coercingAjv = build('array');
 
-export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object) as ReturnType<
-    FastifySchemaCompiler<unknown>
-  >;
+/** Schemas with this mark are documentation only: the inventory engine checks those inputs itself. */
+export const ENGINE_VALIDATED = 'x-hangar-engine-validated';
+const acceptAll = () => true;
+
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
+  if ((schema as Record<string, unknown>)[ENGINE_VALIDATED]) return acceptAll;
+  return (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>;
+};
 
 /** Turns ajv's first error into the offending field's path and a sentence a person understands. */
 export function describeValidationError(part: string, error: ErrorObject): { field: string; detail: string } {

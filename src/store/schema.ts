@@ -9,6 +9,7 @@ export interface Database {
   audit_entries: AuditEntryTable;
   audit_head: AuditHeadTable;
   events: EventTable;
+  ipam_used_runs: IpamUsedRunTable;
 }
 
 export interface ApiTokenTable {
@@ -54,4 +55,16 @@ export interface EventTable {
   subject: string;
   actor: string | null;
   data: string;
+}
+
+/**
+ * The set of IP addresses in use, as maximal runs of consecutive addresses. The first free address after any
+ * point is one index lookup away (the end of the run holding that point, plus one), however many are in use.
+ */
+export interface IpamUsedRunTable {
+  id: Generated<number>;
+  family: number;
+  /** Fixed-width hex keys (core/net addressKey): text order is numeric order. */
+  start_key: string;
+  end_key: string;
 }

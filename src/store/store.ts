@@ -7,7 +7,7 @@ import { migrationProvider } from './migrations/index.js';
 export type Backend = 'sqlite' | 'postgres';
 
 /** Named locks that serialise writers across processes for the length of one transaction. */
-export type LockName = 'journal';
+export type LockName = 'journal' | 'ipam';
 
 /** A transaction in progress: its query builder, locks, and work to run once it has committed. */
 export interface Tx {

@@ -1,4 +1,4 @@
-import { type ColumnDefinitionBuilder, type CreateTableBuilder } from 'kysely';
+import { sql, type ColumnDefinitionBuilder, type CreateTableBuilder } from 'kysely';
 import type { Backend } from '../store.js';
 
 /** An auto-incrementing integer primary key named `id`, the one column type that differs between backends. */
@@ -11,3 +11,11 @@ export function withAutoId<T extends string>(
     : table.addColumn('id', 'bigint', (c: ColumnDefinitionBuilder) => c.primaryKey().generatedByDefaultAsIdentity());
 }
 
+
+/**
+ * IP address keys (fixed-width hex) must compare byte by byte whatever the cluster's locale: SQLite's text already
+ * does, and the "C" collation makes PostgreSQL do the same (and range scans on the index cheaper).
+ */
+export function keyColumnType(backend: Backend) {
+  return backend === 'postgres' ? sql`text collate "C"` : sql`text`;
+}

@@ -1,12 +1,18 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import type { Backend } from '../store.js';
 import { foundation } from './0001_foundation.js';
+import { ipamRuns } from './0002_ipam_runs.js';
+import { inventory } from './0003_inventory.js';
 
 /**
  * The one migration history. Each entry is a function of the backend, because a few column types differ
  * (auto-increment ids); everything else is the same SQL.
  */
-const history: ReadonlyArray<[string, (backend: Backend) => Migration]> = [['0001_foundation', foundation]];
+const history: ReadonlyArray<[string, (backend: Backend) => Migration]> = [
+  ['0001_foundation', foundation],
+  ['0002_ipam_runs', ipamRuns],
+  ['0003_inventory', inventory],
+];
 
 export function migrationProvider(backend: Backend): MigrationProvider {
   return {
