@@ -93,44 +93,35 @@ describe('NetBox clients against hangar serve (SQLite)', () => {
 
   test('pynetbox: create, allocate, filter, update and delete through the NetBox API', () => {
     const result = run(PYTHON, [join(NETBOX_DIR, 'pynetbox_roundtrip.py')], {
-      env: { ...process.env, HANGAR_URL: server.url, HANGAR_TOKEN: token, PYTHONDONTWRITEBYTECODE: '1' },
+      // requests honours *_PROXY variables; the server is on loopback.
+      env: { ...process.env, HANGAR_URL: server.url, HANGAR_TOKEN: token, NO_PROXY: '127.0.0.1', no_proxy: '127.0.0.1', PYTHONDONTWRITEBYTECODE: '1' },
     });
     assert.equal(result.status, 0, describeRun(result));
-    assert.match(result.stdout, /^pynetbox \S+ against NetBox \S+ API: \d+ passed, 0 failed$/m, describeRun(result));
+    assert.match(result.stdout, /^pynetbox \S+ against NetBox \S+: all \d+ steps passed$/m, describeRun(result));
   });
 
-  test('ansible-inventory: devices grouped by site, role, tenant and status, ansible_host from primary IPv4', async () => {
-    const post = (path: string, body: unknown) => call(server, token, 'POST', path, body);
-    const tenant = await post('/api/tenancy/tenants/', { name: 'Acme', slug: 'acme' });
-    const tag = await post('/api/extras/tags/', { name: 'prod', slug: 'prod' });
-    const ams = await post('/api/dcim/sites/', { name: 'Amsterdam 1', slug: 'ams1' });
-    const fra = await post('/api/dcim/sites/', { name: 'Frankfurt 1', slug: 'fra1' });
-    const maker = await post('/api/dcim/manufacturers/', { name: 'Supermicro', slug: 'supermicro' });
-    const model = await post('/api/dcim/device-types/', { manufacturer: maker.id, model: 'SYS-1029P', slug: 'sys-1029p' });
-    const web = await post('/api/dcim/device-roles/', { name: 'Web', slug: 'web', color: 'ff0000' });
-    const db = await post('/api/dcim/device-roles/', { name: 'Database', slug: 'db', color: '00ff00' });
-    const device = (name: string, site: NetboxObject, role: NetboxObject, extra: Record<string, unknown> = {}) =>
-      post('/api/dcim/devices/', { name, device_type: model.id, role: role.id, site: site.id, ...extra });
-    const web01 = await device('web-01', ams, web, { tenant: tenant.id, tags: [tag.id], serial: 'SMC-1' });
-    await device('web-02', ams, web, { status: 'planned' });
-    const db01 = await device('db-01', fra, db, { tenant: tenant.id });
-    const addresses: Record<string, string> = {};
-    for (const [host, address] of [[web01, '10.78.0.11/24'], [db01, '10.78.0.21/24']] as const) {
-      const eth0 = await post('/api/dcim/interfaces/', { device: host.id, name: 'eth0', type: '1000base-t' });
-      const ip = await post('/api/ipam/ip-addresses/', { address, assigned_object_type: 'dcim.interface', assigned_object_id: eth0.id });
-      await call(server, token, 'PATCH', `/api/dcim/devices/${host.id}/`, { primary_ip4: ip.id }, 200);
-      addresses[String(host.name)] = address.split('/')[0] ?? '';
-    }
+  /** The fleet both inventory runs read, created once through the API. */
+  let seeded: Promise<Record<string, string>> | undefined;
+  const seed = () => (seeded ??= seedFleet(server, token));
 
-    const inventoryFile = join(scratch, 'hangar.netbox.yml');
-    const template = readFileSync(join(NETBOX_DIR, 'inventory.netbox.yml'), 'utf8');
-    writeFileSync(inventoryFile, template.replace('@HANGAR_URL@', server.url).replace('@HANGAR_TOKEN@', token));
-    const outputFile = join(scratch, 'inventory.json');
-    // -vvv prints each URL the plugin fetches, so a failure shows which endpoint broke it.
+  /** Runs ansible-inventory --list on `config`; -vvv prints each URL the plugin fetches, so failures name the endpoint. */
+  function inventoryFrom(config: string, name: string): { inventory: Inventory; context: string } {
+    const inventoryFile = join(scratch, `${name}.netbox.yml`);
+    writeFileSync(inventoryFile, config);
+    const outputFile = join(scratch, `${name}.json`);
     const result = run('ansible-inventory', ['-i', inventoryFile, '--list', '--output', outputFile, '-vvv'], { env: ansibleEnv(scratch), cwd: scratch });
     assert.equal(result.status, 0, describeRun(result));
     const inventory = JSON.parse(readFileSync(outputFile, 'utf8')) as Inventory;
-    const context = `${JSON.stringify(inventory, null, 1)}\n${describeRun(result)}`;
+    return { inventory, context: `${JSON.stringify(inventory, null, 1)}\n${describeRun(result)}` };
+  }
+
+  function template(): string {
+    return readFileSync(join(NETBOX_DIR, 'inventory.netbox.yml'), 'utf8').replaceAll('@HANGAR_URL@', server.url).replaceAll('@HANGAR_TOKEN@', token);
+  }
+
+  test('ansible-inventory: devices grouped by site, role, tenant and status, ansible_host from primary IPv4', async () => {
+    const addresses = await seed();
+    const { inventory, context } = inventoryFrom(template(), 'minimal');
 
     assert.deepEqual(hostsOf(inventory, 'sites_ams1'), ['web-01', 'web-02'], context);
     assert.deepEqual(hostsOf(inventory, 'sites_fra1'), ['db-01'], context);
@@ -141,20 +132,76 @@ describe('NetBox clients against hangar serve (SQLite)', () => {
     assert.ok(hostsOf(inventory, 'status_active').includes('web-01'), context);
 
     const vars = inventory._meta.hostvars;
-    const web01Vars = vars['web-01'] ?? {};
-    assert.equal(web01Vars.ansible_host, addresses['web-01'], context);
-    assert.equal(web01Vars.primary_ip4, addresses['web-01'], context);
-    assert.deepEqual(web01Vars.sites, ['ams1'], context);
-    assert.deepEqual(web01Vars.device_roles, ['web'], context);
-    assert.deepEqual(web01Vars.tenants, ['acme'], context);
-    assert.deepEqual(web01Vars.tags, ['prod'], context);
-    assert.deepEqual(web01Vars.status, { value: 'active', label: 'Active' }, context);
-    assert.equal(web01Vars.serial, 'SMC-1', context);
-    assert.equal(web01Vars.is_virtual, false, context);
+    const web01 = vars['web-01'] ?? {};
+    assert.equal(web01.ansible_host, addresses['web-01'], context);
+    assert.equal(web01.primary_ip4, addresses['web-01'], context);
+    assert.deepEqual(web01.sites, ['ams1'], context);
+    assert.deepEqual(web01.device_roles, ['web'], context);
+    assert.deepEqual(web01.tenants, ['acme'], context);
+    assert.deepEqual(web01.device_types, ['sys-1029p'], context);
+    assert.deepEqual(web01.manufacturers, ['supermicro'], context);
+    assert.deepEqual(web01.tags, ['prod'], context);
+    assert.deepEqual(web01.status, { value: 'active', label: 'Active' }, context);
+    assert.equal(web01.serial, 'SMC-1', context);
+    assert.equal(web01.is_virtual, false, context);
     assert.equal(vars['db-01']?.ansible_host, addresses['db-01'], context);
     assert.equal(vars['web-02']?.ansible_host, undefined, `a device without a primary IP has no ansible_host\n${context}`);
   });
+
+  test('ansible-inventory with the plugin defaults (services, racks) plus interfaces and a device query filter', async () => {
+    const addresses = await seed();
+    let config = template();
+    for (const option of ['interfaces', 'services', 'racks']) {
+      assert.ok(config.includes(`\n${option}: false\n`), `the template sets ${option}: false`);
+      config = config.replace(`\n${option}: false\n`, `\n${option}: true\n`);
+    }
+    // Checked against the filter names in /api/schema/: a name missing there is dropped with a warning.
+    config += 'device_query_filters:\n  - has_primary_ip: "true"\n';
+    const { inventory, context } = inventoryFrom(config, 'full');
+
+    const vars = inventory._meta.hostvars;
+    assert.ok('web-01' in vars && 'db-01' in vars, context);
+    assert.ok(!('web-02' in vars), `has_primary_ip=true leaves out web-02\n${context}`);
+    const interfaces = (vars['web-01']?.interfaces ?? []) as Array<Record<string, unknown>>;
+    assert.equal(interfaces.length, 1, context);
+    const eth0 = interfaces[0] ?? {};
+    assert.equal(eth0.name, 'eth0', context);
+    assert.equal(eth0.mac_address, 'AA:BB:CC:00:00:01', context);
+    const ips = (eth0.ip_addresses ?? []) as Array<Record<string, unknown>>;
+    assert.deepEqual(ips.map((ip) => ip.address), [`${addresses['web-01']}/24`], context);
+    assert.equal(vars['web-01']?.ansible_host, addresses['web-01'], context);
+  });
 });
+
+/** Sites, roles, a tenant and three devices (two with a primary IPv4 on eth0); returns host -> address. */
+async function seedFleet(server: RunningHangar, token: string): Promise<Record<string, string>> {
+  const post = (path: string, body: unknown) => call(server, token, 'POST', path, body);
+  const tenant = await post('/api/tenancy/tenants/', { name: 'Acme', slug: 'acme' });
+  const tag = await post('/api/extras/tags/', { name: 'prod', slug: 'prod' });
+  const ams = await post('/api/dcim/sites/', { name: 'Amsterdam 1', slug: 'ams1' });
+  const fra = await post('/api/dcim/sites/', { name: 'Frankfurt 1', slug: 'fra1' });
+  const maker = await post('/api/dcim/manufacturers/', { name: 'Supermicro', slug: 'supermicro' });
+  const model = await post('/api/dcim/device-types/', { manufacturer: maker.id, model: 'SYS-1029P', slug: 'sys-1029p' });
+  const web = await post('/api/dcim/device-roles/', { name: 'Web', slug: 'web', color: 'ff0000' });
+  const db = await post('/api/dcim/device-roles/', { name: 'Database', slug: 'db', color: '00ff00' });
+  const device = (name: string, site: NetboxObject, role: NetboxObject, extra: Record<string, unknown> = {}) =>
+    post('/api/dcim/devices/', { name, device_type: model.id, role: role.id, site: site.id, ...extra });
+  const web01 = await device('web-01', ams, web, { tenant: tenant.id, tags: [tag.id], serial: 'SMC-1' });
+  await device('web-02', ams, web, { status: 'planned' });
+  const db01 = await device('db-01', fra, db, { tenant: tenant.id });
+  const addresses: Record<string, string> = {};
+  const plan = [
+    [web01, '10.78.0.11/24', 'aa:bb:cc:00:00:01'],
+    [db01, '10.78.0.21/24', 'aa:bb:cc:00:00:02'],
+  ] as const;
+  for (const [host, address, mac] of plan) {
+    const eth0 = await post('/api/dcim/interfaces/', { device: host.id, name: 'eth0', type: '1000base-t', mac_address: mac });
+    const ip = await post('/api/ipam/ip-addresses/', { address, assigned_object_type: 'dcim.interface', assigned_object_id: eth0.id });
+    await call(server, token, 'PATCH', `/api/dcim/devices/${host.id}/`, { primary_ip4: ip.id }, 200);
+    addresses[String(host.name)] = address.split('/')[0] ?? '';
+  }
+  return addresses;
+}
 
 /** Ansible writes nothing under ~ and reads no ansible.cfg but an empty one of ours; the Debian collection is used. */
 function ansibleEnv(scratch: string): NodeJS.ProcessEnv {

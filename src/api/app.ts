@@ -60,7 +60,9 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
 
   registerNetboxConventions(app);
   const started = services.clock.now();
-  const statusRoute = {
+  app.get(
+    '/api/status/',
+    {
       config: { access: 'public' },
       schema: {
         tags: ['status'],
@@ -75,16 +77,14 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
           }),
         },
       },
-    } as const;
-  const status = async () => ({
-    'hangar-version': HANGAR_VERSION,
-    'netbox-version': NETBOX_VERSION,
-    database: services.store.backend,
-    started: started.toISOString(),
-  });
-  app.get('/api/status/', statusRoute, status);
-  // Ansible's NetBox inventory asks for the status without the trailing slash.
-  app.get('/api/status', { ...statusRoute, schema: { ...statusRoute.schema, hide: true } }, status);
+    },
+    async () => ({
+      'hangar-version': HANGAR_VERSION,
+      'netbox-version': NETBOX_VERSION,
+      database: services.store.backend,
+      started: started.toISOString(),
+    }),
+  );
 
   app.get(
     '/api/schema/',

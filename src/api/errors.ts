@@ -44,6 +44,12 @@ export function registerErrorHandling(app: FastifyInstance): void {
     void reply.status(status).send({ ...body, request_id: request.id });
   });
   app.setNotFoundHandler((request, reply) => {
+    const [path = '', query] = request.url.split('?', 2);
+    // Django's APPEND_SLASH, which NetBox clients rely on: /api/status -> /api/status/.
+    if ((request.method === 'GET' || request.method === 'HEAD') && path.startsWith('/api/') && !path.endsWith('/')) {
+      void reply.redirect(`${path}/${query === undefined ? '' : `?${query}`}`, 301);
+      return;
+    }
     void reply.status(404).send({ detail: `no such endpoint: ${request.method} ${request.url.split('?')[0]}`, request_id: request.id });
   });
 }

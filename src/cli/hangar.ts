@@ -6,6 +6,7 @@ import { parseDuration } from '../core/duration.js';
 import { InvalidError } from '../core/errors.js';
 import type { Services } from '../main.js';
 import { HANGAR_VERSION } from '../version.js';
+import { registerInventoryCommands } from './inventory.js';
 import { fail, printJson, printRows } from './output.js';
 
 const program = new Command('hangar')
@@ -148,5 +149,7 @@ audit
     else process.stderr.write(`audit log broken at entry ${result.problem?.id}: ${result.problem?.reason}\n`);
     if (!result.ok) process.exitCode = 1;
   });
+
+registerInventoryCommands(program);
 
 program.parseAsync(process.argv).catch(fail);

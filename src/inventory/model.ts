@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Principal } from '../auth/principal.js';
-import type { Tx } from '../store/store.js';
+import type { LockName, Tx } from '../store/store.js';
 
 /**
  * The declarative model of a NetBox-shaped resource. Each resource (site, device, prefix, ...) is one declaration;
@@ -83,11 +83,18 @@ export interface Resource {
   fields: Readonly<Record<string, Field>>;
   /** Field names of the brief form, besides id, url and display. */
   brief: readonly string[];
+  /** Computed fields of the brief form (an IP address's family). */
+  briefExtra?(row: Row): Record<string, unknown>;
   display(row: Row): string;
   /** Field sets that must be unique together, like an interface's device and name. */
   uniqueTogether?: ReadonlyArray<readonly string[]>;
   /** How a tenant-restricted token's tenant applies: by the `tenant` field, through a parent, or not at all. */
   tenancy: { kind: 'field' } | { kind: 'parent'; field: string } | { kind: 'shared' };
+  /**
+   * Locks every write of this resource takes first. Taking them at the start of the transaction keeps one lock
+   * order everywhere (resource locks, then the journal), so concurrent transactions cannot deadlock.
+   */
+  locks?: readonly LockName[];
   /** Derives stored columns from the merged object (normalisation, IP keys) and checks cross-field rules. */
   prepare?(row: Record<string, unknown>, context: WriteContext, existing: Row | null, path: string): Promise<void> | void;
   /** Runs after the row is written, in the same transaction (for example IPAM's used-address index). */

@@ -67,6 +67,7 @@ export class Serializer {
       const field = resource.fields[name];
       if (field) out[name] = await this.value(resource, name, row);
     }
+    if (resource.briefExtra) Object.assign(out, resource.briefExtra(row));
     return out;
   }
 

@@ -121,6 +121,7 @@ export class InventoryService {
 
   /** Creates one object inside a caller's transaction (IPAM allocation uses this). */
   async createIn(tx: Tx, resource: Resource, item: Json, principal: Principal, path: string): Promise<Row> {
+    await this.lockFor(tx, resource);
     const context = this.context(tx, principal);
     const { columns, tags } = await this.columnsFrom(resource, item, null, context, path);
     const now = this.clock.now().toISOString();
@@ -134,6 +135,7 @@ export class InventoryService {
 
   async update(resource: Resource, items: Array<{ id: number; changes: Json; path: string }>, principal: Principal, partial: boolean): Promise<Row[]> {
     return this.store.transaction(async (tx) => {
+      await this.lockFor(tx, resource);
       const context = this.context(tx, principal);
       const rows: Row[] = [];
       for (const { id, changes, path } of items) {
@@ -156,9 +158,15 @@ export class InventoryService {
 
   async delete(resource: Resource, ids: number[], principal: Principal): Promise<void> {
     await this.store.transaction(async (tx) => {
+      // Deleting an object may clear or cascade to others: take every resource lock, in the one order.
+      for (const other of this.registry.all()) await this.lockFor(tx, other);
       const context = this.context(tx, principal);
       for (const id of ids) await this.deleteIn(resource, await this.get(resource, id, principal, context.db), context);
     });
+  }
+
+  private async lockFor(tx: Tx, resource: Resource): Promise<void> {
+    for (const name of resource.locks ?? []) await tx.lock(name);
   }
 
   private async deleteIn(resource: Resource, row: Row, context: WriteContext): Promise<void> {

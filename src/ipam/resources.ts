@@ -218,12 +218,17 @@ export const ipRangeResource: Resource = {
   }),
 };
 
-function assignedFilter(kind: 'interface_id' | 'device_id' | 'device'): CustomFilter {
+function assignedFilter(kind: 'interface_id' | 'interface' | 'device_id' | 'device'): CustomFilter {
   return {
-    description: { interface_id: 'assigned to this interface id', device_id: 'assigned to an interface of this device id', device: 'assigned to an interface of this device name' }[kind],
+    description: {
+      interface_id: 'assigned to this interface id',
+      interface: 'assigned to an interface of this name',
+      device_id: 'assigned to an interface of this device id',
+      device: 'assigned to an interface of this device name',
+    }[kind],
     apply(values, name) {
       const ids =
-        kind === 'device'
+        kind === 'device' || kind === 'interface'
           ? values
           : values.map((v) => {
               if (!/^\d+$/.test(v)) throw new InvalidError(`query.${name}: '${v}' is not an integer`, `query.${name}`);
@@ -238,7 +243,9 @@ function assignedFilter(kind: 'interface_id' | 'device_id' | 'device'): CustomFi
               table: 'dcim_interfaces',
               select: 'id',
               conditions: [
-                kind === 'device_id'
+                kind === 'interface'
+                  ? { kind: 'in', column: 'name', values: ids }
+                  : kind === 'device_id'
                   ? { kind: 'in', column: 'device_id', values: ids }
                   : { kind: 'subquery', column: 'device_id', table: 'dcim_devices', select: 'id', conditions: [{ kind: 'in', column: 'name', values: ids }] },
               ],
@@ -258,15 +265,19 @@ export const ipAddressResource: Resource = {
     status: { type: 'choice', choices: ADDRESS_STATUS, default: 'active' },
     role: { type: 'choice', choices: ADDRESS_ROLE, nullable: true },
     tenant,
-    assigned_object_type: { type: 'choice', choices: { 'dcim.interface': 'dcim.interface' }, nullable: true },
+    // NetBox returns the content type as a plain string, not a {value, label} choice.
+    assigned_object_type: { type: 'string', max: 50, nullable: true, pattern: '^dcim\\.interface$' },
     assigned_object_id: { type: 'integer', min: 1, nullable: true },
     dns_name: { type: 'string', max: 255, pattern: '^([0-9A-Za-z_-]+|\\*)(\\.[0-9A-Za-z_-]+)*\\.?$|^$', search: true },
     description,
     comments,
   },
   derivedColumns: ['family', 'key', 'mask_length'],
+  // Writes change the used-address index, which allocations read under this lock.
+  locks: ['ipam'],
   polymorphicRefs: [{ typeField: 'assigned_object_type', idField: 'assigned_object_id', types: ['dcim.interface'] }],
   brief: ['address', 'description'],
+  briefExtra: (row) => ({ family: Number(row.family) }),
   display: (row) => String(row.address),
   tenancy: { kind: 'field' },
   ordering: ['family', 'key'],
@@ -302,6 +313,7 @@ export const ipAddressResource: Resource = {
     },
     mask_length: maskLengthFilter(),
     interface_id: assignedFilter('interface_id'),
+    interface: assignedFilter('interface'),
     device_id: assignedFilter('device_id'),
     device: assignedFilter('device'),
     assigned_to_interface: {
@@ -336,13 +348,11 @@ export const ipAddressResource: Resource = {
   },
   async afterWrite(row, existing, context) {
     if (existing && existing.key === row.key && existing.family === row.family) return;
-    await context.tx.lock('ipam');
     const db = runsDb(context.db);
     if (existing) await markFree(db, addressFromKey(String(existing.key)));
     await markUsed(db, addressFromKey(String(row.key)));
   },
   async afterDelete(row, context) {
-    await context.tx.lock('ipam');
     await markFree(runsDb(context.db), addressFromKey(String(row.key)));
   },
   extra: async (row, context) => ({

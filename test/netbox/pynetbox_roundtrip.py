@@ -3,7 +3,7 @@
 
 Environment: HANGAR_URL (http://127.0.0.1:PORT) and HANGAR_TOKEN (an admin token). Creates its own objects under a
 random suffix, checks every answer with plain asserts, deletes what it made, and prints one summary line.
-Exits 1 at the first failed step, naming it. Run with Debian's interpreter: /usr/bin/python3.
+Exits 1 if any step failed, naming each. Run with Debian's interpreter: /usr/bin/python3.
 """
 import ipaddress
 import os
@@ -21,22 +21,25 @@ RUN = secrets.token_hex(3)  # keeps names unique if the script runs twice agains
 
 api = pynetbox.api(URL, token=TOKEN)
 passed = []
+failed = []
 
 
 @contextmanager
 def step(name):
-    """Runs one named check; the first failure prints the step, the error and the traceback, and exits 1."""
+    """Runs one named check. A failure prints the step, the error, the HTTP exchange and the traceback, and the run
+    goes on so one run shows every gap; later steps that needed the failed one fail too, after it in the output."""
     try:
         yield
-    except Exception as error:  # noqa: BLE001 - any failure, assert or client error, ends the run
-        print(f"FAILED step '{name}' after {len(passed)} passed steps: {type(error).__name__}: {error}", file=sys.stderr)
-        request_error = getattr(error, "req", None)
-        if request_error is not None:
-            print(f"  request: {request_error.request.method} {request_error.request.url}", file=sys.stderr)
-            print(f"  request body: {request_error.request.body!r}", file=sys.stderr)
-            print(f"  response {request_error.status_code}: {request_error.text[:2000]}", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - any failure, assert or client error, fails the step
+        failed.append(name)
+        print(f"FAILED step '{name}': {type(error).__name__}: {error}", file=sys.stderr)
+        exchange = getattr(error, "req", None)
+        if exchange is not None:
+            print(f"  request: {exchange.request.method} {exchange.request.url}", file=sys.stderr)
+            print(f"  request body: {exchange.request.body!r}", file=sys.stderr)
+            print(f"  response {exchange.status_code}: {exchange.text[:2000]}", file=sys.stderr)
         traceback.print_exc(file=sys.stderr)
-        sys.exit(1)
+        return
     passed.append(name)
     print(f"ok {name}")
 
@@ -70,6 +73,7 @@ def value_of(choice):
 
 
 # --- the service -----------------------------------------------------------------------------------------------
+status = {}
 with step("status: /api/status/ reports a NetBox version of at least 3.5"):
     status = api.status()
     netbox_version = status.get("netbox-version")
@@ -117,7 +121,7 @@ with step("create: one device with kwargs (role, tenant, tags by id and by name)
         tags=[tag_a.id, {"name": tag_b.name}],
     )
     assert web1.name == f"web1-{RUN}"
-    assert web1.device_type.id == model.id and web1.site.id == site_a.id and web1.tenant.id == tenant.id
+    assert web1.device_type.id == model.id and web1.site.id == site_a.id and web1.tenant.id == tenant.id, f"device {dict(web1)}"
     assert web1.role.id == role_web.id and web1.role.slug == role_web.slug, "device.role must be the nested role"
     assert value_of(web1.status) == "active", f"status {dict(web1)['status']}"
     assert sorted(t.slug for t in web1.tags) == sorted([tag_a.slug, tag_b.slug]), f"tags {dict(web1)['tags']}"
@@ -137,7 +141,7 @@ with step("create: bulk create of two devices in one POST returns a list"):
 with step("create: an interface with a MAC address"):
     mac = "52:54:00:AB:CD:01"
     eth0 = api.dcim.interfaces.create(device=web1.id, name="eth0", type="1000base-t", mac_address=mac.lower())
-    assert eth0.device.id == web1.id
+    assert eth0.device.id == web1.id, f"interface {dict(eth0)}"
     assert value_of(eth0.type) == "1000base-t", f"interface type {dict(eth0)['type']}"
     assert eth0.mac_address.upper() == mac, f"mac_address {eth0.mac_address!r}"
     assert eth0.mac_address == mac, f"NetBox returns MACs upper-case with colons, got {eth0.mac_address!r}"
@@ -171,6 +175,14 @@ with step("pagination: all(limit=1) follows next links and pynetbox's limit=<cou
     assert len(walked) == api.dcim.devices.count(), "paging must return exactly count records"
     page = list(api.dcim.devices.filter(site_id=site_b.id, limit=1, offset=1))
     assert len(page) == 1 and page[0].id == db2.id, f"limit=1&offset=1 gave {names(page)}"
+    threaded = pynetbox.api(URL, token=TOKEN, threading=True)  # fetches pages 2.. with 4 requests in flight
+    assert sorted(d.id for d in threaded.dcim.devices.all(limit=1)) == sorted(walked), "threaded paging"
+
+with step("choices: OPTIONS on a list endpoint gives actions.POST.<field>.choices (value, display_name)"):
+    device_status = api.dcim.devices.choices().get("status", [])
+    assert {"value": "active", "display_name": "Active"} in device_status, f"device status choices {device_status}"
+    interface_types = [c["value"] for c in api.dcim.interfaces.choices().get("type", [])]
+    assert "1000base-t" in interface_types, f"interface type choices {interface_types}"
 
 # --- IPAM ------------------------------------------------------------------------------------------------------
 network = ipaddress.ip_network(PREFIX)
@@ -178,10 +190,10 @@ hosts = [f"{ip}/{network.prefixlen}" for ip in network.hosts()]
 
 with step(f"create: prefix {PREFIX}"):
     prefix = api.ipam.prefixes.create(prefix=PREFIX, site=site_a.id, status="active", tags=[tag_a.id])
-    assert str(prefix) == PREFIX and prefix.prefix == PREFIX
+    assert str(prefix) == PREFIX and prefix.prefix == PREFIX, f"prefix {dict(prefix)}"
     assert value_of(prefix.family) == 4, f"prefix family {dict(prefix)['family']}"
-    assert value_of(prefix.status) == "active"
-    assert prefix.site.id == site_a.id
+    assert value_of(prefix.status) == "active", f"prefix status {dict(prefix)['status']}"
+    assert prefix.site.id == site_a.id, f"prefix site {dict(prefix)['site']}"
 
 with step("available-ips: list() shows every host address of an empty prefix"):
     free = prefix.available_ips.list()
@@ -231,7 +243,7 @@ with step("assign: an address to the interface with save() (assigned_object_type
     first.assigned_object_id = eth0.id
     assert first.save()
     again = api.ipam.ip_addresses.get(first.id)
-    assert again.assigned_object_type == "dcim.interface" and again.assigned_object_id == eth0.id
+    assert again.assigned_object_type == "dcim.interface" and again.assigned_object_id == eth0.id, f"assigned: {dict(again)}"
     assert again.assigned_object.id == eth0.id and again.assigned_object.device.id == web1.id, "nested assigned_object"
     assert [ip.id for ip in api.ipam.ip_addresses.filter(interface_id=eth0.id)] == [first.id], "interface_id="
     assert [ip.id for ip in api.ipam.ip_addresses.filter(device_id=web1.id)] == [first.id], "device_id="
@@ -256,13 +268,13 @@ with step("update: save() sends only the changed fields; update() and choice fie
     assert fresh.serial == f"SN-{RUN}-1b" and value_of(fresh.status) == "offline" and fresh.status.label == "Offline"
     assert fresh.primary_ip4.id == first.id, "a PATCH without primary_ip4 keeps it"
     fresh_db1 = api.dcim.devices.get(db1.id)
-    assert fresh_db1.description == "updated by update()" and fresh_db1.role.id == role_web.id
+    assert fresh_db1.description == "updated by update()" and fresh_db1.role.id == role_web.id, f"after update(): {dict(fresh_db1)}"
     assert not fresh.save(), "save() with no change sends nothing"
 
 with step("bulk update: endpoint.update([..]) and RecordSet.update() PATCH the list endpoint"):
     updated = api.dcim.devices.update([{"id": db1.id, "comments": "bulk"}, {"id": db2.id, "comments": "bulk"}])
     assert isinstance(updated, list) and ids(updated) == ids([db1, db2]), f"bulk update returned {updated!r}"
-    assert all(d.comments == "bulk" for d in updated)
+    assert all(d.comments == "bulk" for d in updated), f"bulk update returned {[dict(d) for d in updated]}"
     via_recordset = api.dcim.devices.filter(site_id=site_b.id).update(status="planned")
     assert isinstance(via_recordset, list) and ids(via_recordset) == ids([db1, db2]), f"RecordSet.update returned {via_recordset!r}"
     assert [value_of(d.status) for d in api.dcim.devices.filter(site_id=site_b.id)] == ["planned", "planned"]
@@ -291,7 +303,7 @@ with step("delete: deleting the primary IP clears the device's primary_ip4"):
 with step("delete: bulk delete by ids and by RecordSet, single delete"):
     assert api.ipam.ip_addresses.delete([ip.id for ip in pair]) is True
     assert api.ipam.ip_addresses.filter(parent=PREFIX).delete() is True
-    assert list(api.ipam.ip_addresses.filter(parent=PREFIX)) == []
+    assert list(api.ipam.ip_addresses.filter(parent=PREFIX)) == [], "RecordSet.delete() left addresses"
     assert prefix.delete() is True
     assert api.dcim.devices.delete([db1, db2]) is True
     assert api.dcim.devices.get(db1.id) is None and api.dcim.devices.get(db2.id) is None
@@ -301,4 +313,8 @@ with step("delete: bulk delete by ids and by RecordSet, single delete"):
         assert record.delete() is True, f"delete {record}"
     assert api.dcim.sites.get(site_a.id) is None
 
-print(f"pynetbox {pynetbox.__version__} against NetBox {netbox_version} API: {len(passed)} passed, 0 failed")
+summary = f"pynetbox {pynetbox.__version__} against NetBox {status.get('netbox-version')}"
+if failed:
+    print(f"{summary}: {len(failed)} of {len(passed) + len(failed)} steps FAILED: {'; '.join(failed)}", file=sys.stderr)
+    sys.exit(1)
+print(f"{summary}: all {len(passed)} steps passed")
