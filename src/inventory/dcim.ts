@@ -1,6 +1,7 @@
 import { InvalidError } from '../core/errors.js';
 import { normalizeMac } from '../core/net/index.js';
 import { sql } from 'kysely';
+import { flag } from './filters.js';
 import type { Choices, CustomFilter, FilterCondition, Resource, SerializeContext } from './model.js';
 
 /** NetBox's dcim objects: sites, locations, racks, hardware models, roles, platforms, devices and interfaces. */
@@ -295,10 +296,8 @@ export const device: Resource = {
     has_primary_ip: {
       description: 'true: has a primary IPv4 or IPv6 address',
       apply(values, filter) {
-        const v = (values[values.length - 1] ?? '').toLowerCase();
-        if (!['true', 'false', '1', '0'].includes(v)) throw new InvalidError(`query.${filter}: '${v}' is not true or false`, `query.${filter}`);
         const has: FilterCondition = { kind: 'any', conditions: [{ kind: 'null', column: 'primary_ip4_id', negate: true }, { kind: 'null', column: 'primary_ip6_id', negate: true }] };
-        return v === 'true' || v === '1' ? [has] : [{ kind: 'null', column: 'primary_ip4_id' }, { kind: 'null', column: 'primary_ip6_id' }];
+        return flag(values, filter) ? [has] : [{ kind: 'null', column: 'primary_ip4_id' }, { kind: 'null', column: 'primary_ip6_id' }];
       },
     },
   },

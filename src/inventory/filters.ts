@@ -31,7 +31,8 @@ function escapeLike(text: string): string {
   return text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
-function integers(values: FilterValues, name: string): number[] {
+/** Parses a filter's values as integers, or a 400 naming the filter. */
+export function integers(values: FilterValues, name: string): number[] {
   return values.map((value) => {
     if (!/^-?\d+$/.test(value)) throw new InvalidError(`query.${name}: '${value}' is not an integer`, `query.${name}`);
     return Number(value);
@@ -53,6 +54,11 @@ function booleans(values: FilterValues, name: string): number[] {
     if (['false', '0', 'no'].includes(v)) return 0;
     throw new InvalidError(`query.${name}: '${value}' is not true or false`, `query.${name}`);
   });
+}
+
+/** Parses a yes/no filter (`true`, `True`, `1`, ...), or a 400 naming the filter. */
+export function flag(values: FilterValues, name: string): boolean {
+  return booleans([single(values, name)], name)[0] === 1;
 }
 
 function single(values: FilterValues, name: string): string {

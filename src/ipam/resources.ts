@@ -14,6 +14,7 @@ import {
   type IpPrefix,
 } from '../core/net/index.js';
 import type { Database } from '../store/schema.js';
+import { flag, integers } from '../inventory/filters.js';
 import type { Choices, CustomFilter, DynamicDatabase, FilterCondition, Resource, Row } from '../inventory/model.js';
 import { markFree, markUsed, usedCount } from './runs.js';
 
@@ -227,13 +228,7 @@ function assignedFilter(kind: 'interface_id' | 'interface' | 'device_id' | 'devi
       device: 'assigned to an interface of this device name',
     }[kind],
     apply(values, name) {
-      const ids =
-        kind === 'device' || kind === 'interface'
-          ? values
-          : values.map((v) => {
-              if (!/^\d+$/.test(v)) throw new InvalidError(`query.${name}: '${v}' is not an integer`, `query.${name}`);
-              return Number(v);
-            });
+      const ids = kind === 'device' || kind === 'interface' ? values : integers(values, name);
       const interfaceIds: FilterCondition =
         kind === 'interface_id'
           ? { kind: 'in', column: 'assigned_object_id', values: ids }
@@ -319,9 +314,7 @@ export const ipAddressResource: Resource = {
     assigned_to_interface: {
       description: 'true: assigned to an interface; false: not',
       apply(values, name) {
-        const v = (values[values.length - 1] ?? '').toLowerCase();
-        if (!['true', 'false', '1', '0'].includes(v)) throw new InvalidError(`query.${name}: '${v}' is not true or false`, `query.${name}`);
-        return [{ kind: 'in', column: 'assigned_object_type', values: ['dcim.interface'], negate: v === 'false' || v === '0' }];
+        return [{ kind: 'in', column: 'assigned_object_type', values: ['dcim.interface'], negate: !flag(values, name) }];
       },
     },
   },
