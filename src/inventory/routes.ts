@@ -90,6 +90,14 @@ export function registerResourceRoutes(app: FastifyInstance, inventory: Inventor
       return page(request, { limit, offset }, count, results);
     });
 
+    // DRF's metadata: pynetbox's choices() reads the choice fields from actions.POST.
+    app.options(list, { config: { ...config, access: 'read' }, schema: { tags, summary: `Fields and choices of ${resource.label}s` } }, async () => ({
+      name: `${resource.label[0]!.toUpperCase()}${resource.label.slice(1)} List`,
+      renders: ['application/json'],
+      parses: ['application/json'],
+      actions: { POST: fieldMetadata(resource) },
+    }));
+
     app.get(detail, { config, schema: { tags, summary: `Get a ${resource.label}`, params } }, async (request) => {
       const { id } = request.params as { id: number };
       const row = await inventory.get(resource, id, principalOf(request));
@@ -131,6 +139,21 @@ export function registerResourceRoutes(app: FastifyInstance, inventory: Inventor
       return reply.status(204).send();
     });
   }
+}
+
+function fieldMetadata(resource: Resource): Json {
+  const fields: Json = {};
+  for (const [name, field] of Object.entries(resource.fields)) {
+    const required = field.type === 'ref' ? field.required === true : field.type === 'string' ? field.required === true : field.type === 'slug';
+    fields[name] = {
+      type: field.type === 'ref' ? 'field' : field.type,
+      required,
+      read_only: field.readOnly === true,
+      label: name.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase()),
+      ...(field.type === 'choice' ? { choices: Object.entries(field.choices).map(([value, display_name]) => ({ value, display_name })) } : {}),
+    };
+  }
+  return fields;
 }
 
 /** A bulk body: a list of objects that each name their `id`. */

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Drives Hangar's NetBox-compatible API with the unmodified pynetbox client (Debian's python3-pynetbox).
 
-Environment: HANGAR_URL (http://127.0.0.1:PORT) and HANGAR_TOKEN (an admin token). Creates its own objects under a
-random suffix, checks every answer with plain asserts, deletes what it made, and prints one summary line.
+Environment: HANGAR_URL (http://127.0.0.1:PORT), HANGAR_TOKEN (an admin token), NBC_PREFIX (default 10.77.0.0/29,
+which must hold no addresses yet). Creates its own objects under a random suffix, checks every answer with plain
+asserts, deletes what it made, and prints one summary line.
 Exits 1 if any step failed, naming each. Run with Debian's interpreter: /usr/bin/python3.
 """
 import ipaddress
