@@ -210,10 +210,9 @@ describe('hangar devices / ip against hangar serve (SQLite)', () => {
   });
 
   test('concurrent ip next processes each get a different address', async () => {
-    const results = await Promise.all(Array.from({ length: 6 }, () => cliAsync(['ip', 'next', '10.70.0.0/24'])));
+    const results = await Promise.all(Array.from({ length: 4 }, () => cliAsync(['ip', 'next', '10.70.0.0/24'])));
     const addresses = results.map((result) => ok(result).trim());
-    assert.equal(new Set(addresses).size, 6, addresses.join(' '));
-    assert.deepEqual([...addresses].sort(), ['10.70.0.1/24', '10.70.0.2/24', '10.70.0.3/24', '10.70.0.4/24', '10.70.0.5/24', '10.70.0.6/24']);
+    assert.deepEqual([...addresses].sort(), ['10.70.0.1/24', '10.70.0.2/24', '10.70.0.3/24', '10.70.0.4/24'], 'four different addresses');
   });
 
   test('ip next from an IP range; an unknown prefix or range, or a prefix with host bits, fails clearly', () => {
@@ -229,7 +228,7 @@ describe('hangar devices / ip against hangar serve (SQLite)', () => {
     assert.match(hostBits.stderr, /host bits are set \(the network is 10\.50\.0\.0\/29\)/);
     const count = cli(['ip', 'next', '10.70.0.0/24', '--count', '0']);
     assert.notEqual(count.status, 0);
-    assert.match(count.stderr, /count: '0' is not an integer from 1 to 1000/);
+    assert.match(count.stderr, /--count: '0' is not an integer from 1 to 1000/);
   });
 
   test('ip whois names the prefix with its tenant, the ranges, and the device and interface of the address', () => {
@@ -271,6 +270,7 @@ describe('hangar devices / ip against hangar serve (SQLite)', () => {
 
     const address = ok(cli(['ip', 'next', '10.60.0.0/24', '--description', 'tenant allocation'], as)).trim();
     assert.equal(address, '10.60.0.1/24');
+    assert.match(ok(cli(['ip', 'whois', '10.60.0.1'], as)), /^ip address\s+10\.60\.0\.1\/24 \(active, tenant Acme\), not assigned$/m);
     const [entry] = (await call('GET', '/api/audit/?object_type=ipam.ipaddress&limit=1')).results as unknown as Array<{ actor: string; action: string }>;
     assert.deepEqual(entry, { ...entry, actor: `token:${restricted.id}`, action: 'create' });
   });

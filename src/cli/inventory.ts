@@ -68,10 +68,10 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-function positiveInteger(text: string, option: string, max = Number.MAX_SAFE_INTEGER): number {
+function positiveInteger(text: string, option: string, max?: number): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > max) {
-    throw new InvalidError(`${option}: '${text}' is not an integer from 1${max === Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`}`, option);
+  if (!/^\d+$/.test(text) || n < 1 || n > (max ?? Number.MAX_SAFE_INTEGER)) {
+    throw new InvalidError(`--${option}: '${text}' is not ${max === undefined ? 'a positive integer' : `an integer from 1 to ${max}`}`, option);
   }
   return n;
 }
@@ -142,7 +142,9 @@ async function findPool(api: HangarClient, text: string): Promise<Pool> {
   const dash = text.indexOf('-');
   if (dash < 0) {
     const prefix = formatPrefix(parsePrefix(text.trim(), 'prefix'));
-    const [found] = await api.get<{ results: Prefix[] }>('/api/ipam/prefixes/', [['prefix', prefix]]).then((page) => page.results);
+    const {
+      results: [found],
+    } = await api.get<{ results: Prefix[] }>('/api/ipam/prefixes/', [['prefix', prefix]]);
     if (!found) throw new NotFoundError(`no prefix ${prefix}`);
     return { label: `prefix ${prefix}`, path: `/api/ipam/prefixes/${found.id}/available-ips/` };
   }
