@@ -22,9 +22,19 @@ const coercingAjv = build('array');
 export const ENGINE_VALIDATED = 'x-hangar-engine-validated';
 const acceptAll = () => true;
 
+/** Many routes share a schema (every detail route's `{id}`): compile each distinct schema once, for start-up time. */
+const compiled = new Map<string, ReturnType<FastifySchemaCompiler<unknown>>>();
+
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   if ((schema as Record<string, unknown>)[ENGINE_VALIDATED]) return acceptAll;
-  return (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>;
+  const body = httpPart === 'body';
+  const key = `${body ? 'strict' : 'coercing'}:${JSON.stringify(schema)}`;
+  let validate = compiled.get(key);
+  if (!validate) {
+    validate = (body ? strictAjv : coercingAjv).compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>;
+    compiled.set(key, validate);
+  }
+  return validate;
 };
 
 /** Turns ajv's first error into the offending field's path and a sentence a person understands. */
