@@ -83,11 +83,18 @@ export class InventoryService {
       ...extraConditions,
     ];
     const where = whereSql(conditions, resource.table);
-    const counted = await this.db.selectFrom(resource.table).select(sql<number>`count(*)`.as('count')).where(where).executeTakeFirstOrThrow();
-    let select = this.db.selectFrom(resource.table).selectAll().where(where);
+    // One pass over the matches: the window count rides along with the page.
+    let select = this.db.selectFrom(resource.table).selectAll().select(sql<number>`count(*) over ()`.as('__count')).where(where);
     for (const { column, desc } of this.ordering(resource, query.ordering)) select = select.orderBy(sql.ref(`${resource.table}.${column}`), desc ? 'desc' : 'asc');
-    const rows = (await select.orderBy(sql.ref(`${resource.table}.id`)).limit(window.limit).offset(window.offset).execute()) as Row[];
-    return { count: Number(counted.count), rows };
+    const page = await select.orderBy(sql.ref(`${resource.table}.id`)).limit(window.limit).offset(window.offset).execute();
+    let count = Number(page[0]?.__count ?? 0);
+    if (page.length === 0 && window.offset > 0) {
+      // Past the end: the page carries no count, so ask for it.
+      const counted = await this.db.selectFrom(resource.table).select(sql<number>`count(*)`.as('count')).where(where).executeTakeFirstOrThrow();
+      count = Number(counted.count);
+    }
+    const rows = page.map(({ __count: _count, ...row }) => row as Row);
+    return { count, rows };
   }
 
   private ordering(resource: Resource, ordering: string | string[] | undefined): Array<{ column: string; desc: boolean }> {

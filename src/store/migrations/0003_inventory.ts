@@ -42,7 +42,8 @@ export function inventory(backend: Backend): Migration {
       await index('extras_tags', ['slug'], true);
       await table('extras_tagged_items', [['object_type', 'text', { notNull: true }], ['object_id', 'bigint', { notNull: true }], ['tag_id', 'bigint', { notNull: true }]], 'link');
       await index('extras_tagged_items', ['object_type', 'object_id', 'tag_id'], true);
-      await index('extras_tagged_items', ['tag_id', 'object_type']);
+      // tag= filters: all objects of a type with a tag, answered from the index alone.
+      await index('extras_tagged_items', ['object_type', 'tag_id', 'object_id']);
 
       await table('dcim_regions', [...named, ref('parent')]);
       await index('dcim_regions', ['slug'], true);
