@@ -13,13 +13,16 @@ function expect(res: LightMyRequestResponse, status: number): any {
   return res.statusCode === 204 ? {} : res.json();
 }
 
-/** A 400 (or other error) that names `field`, with a detail starting with it. */
-function expectError(res: LightMyRequestResponse, status: number, field: string, label = ''): Json {
-  assert.equal(res.statusCode, status, `${label} ${res.statusCode}: ${res.body}`);
-  const body = res.json() as Json;
-  assert.equal(body.field, field, `${label}: ${res.body}`);
-  assert.ok(String(body.detail).startsWith(field), `${label}: ${res.body}`);
-  return body;
+/** What differs from the expected error status and field, one line per case, so one run reports every problem. */
+function refusalProblem(label: string, res: LightMyRequestResponse, status: number, field: string): string[] {
+  const body = res.statusCode >= 400 ? (res.json() as Json) : {};
+  if (res.statusCode === status && body.field === field && String(body.detail).startsWith(field)) return [];
+  return [`${label}: expected ${status} naming ${field}, got ${res.statusCode} ${res.body.slice(0, 200)}`];
+}
+
+/** An error response that names `field`, with a detail starting with it. */
+function expectError(res: LightMyRequestResponse, status: number, field: string, label = ''): void {
+  assert.deepEqual(refusalProblem(label, res, status, field), []);
 }
 
 for (const backend of testBackends) {
@@ -249,7 +252,9 @@ for (const backend of testBackends) {
         ['/api/dcim/interfaces/?enabled=perhaps', 'query.enabled'],
         ['/api/dcim/sites/?tag_id=prod', 'query.tag_id'],
       ];
-      for (const [url, field] of cases) expectError(await api.call('GET', url), 400, field, url);
+      const problems: string[] = [];
+      for (const [url, field] of cases) problems.push(...refusalProblem(url, await api.call('GET', url), 400, field));
+      assert.deepEqual(problems, []);
     });
 
     test('writes validate every field; a refused write changes nothing and audits nothing', async () => {
@@ -264,6 +269,7 @@ for (const backend of testBackends) {
         ['bad choice object', 'dcim/devices', { ...base, status: { value: 'broken' } }, 'body.status'],
         ['too long', 'dcim/devices', { ...base, name: 'x'.repeat(65) }, 'body.name'],
         ['bad date', 'dcim/devices', { ...base, install_date: '2024-13-45' }, 'body.install_date'],
+        ['impossible date', 'dcim/devices', { ...base, install_date: '2023-02-30' }, 'body.install_date'],
         ['unknown tag', 'dcim/devices', { ...base, tags: ['nope'] }, 'body.tags.0'],
         ['tags not a list', 'dcim/devices', { ...base, tags: 'prod' }, 'body.tags'],
         ['face without position', 'dcim/devices', { ...base, face: 'front' }, 'body.face'],
@@ -287,10 +293,14 @@ for (const backend of testBackends) {
       const counts = async () => Promise.all(['dcim/devices', 'dcim/interfaces', 'dcim/sites', 'extras/tags'].map(countOf));
       const before = await counts();
       const audits = await auditCount();
-      for (const [label, path, body, field] of cases) {
-        const res = await api.call('POST', `/api/${path}/`, { body });
-        expectError(res, 400, field, label);
+      const problems: string[] = [];
+      for (const [label, path, body, field] of cases) problems.push(...refusalProblem(label, await api.call('POST', `/api/${path}/`, { body }), 400, field));
+      // Clean up whatever a wrongly accepted case created, so the other tests see the catalogue they expect.
+      for (const created of await names('/api/dcim/devices/?limit=0&name__n=web-1&name__n=web-2&name__n=db-1&name__n=sw-1&name__n=asset-holder')) {
+        const [device] = (await get(`/api/dcim/devices/?name=${created}`)).results;
+        await api.call('DELETE', `/api/dcim/devices/${device.id}/`);
       }
+      assert.deepEqual(problems, []);
       assert.deepEqual(await counts(), before);
       assert.equal(await auditCount(), audits);
       expect(await api.call('DELETE', `/api/dcim/devices/${holder.id}/`), 204);
@@ -298,11 +308,19 @@ for (const backend of testBackends) {
 
     test('nested references with an unknown look-up key or an ill-typed id are 400s naming the field', async () => {
       const base = { device_type: ids.r650, role: ids.server, site: ids.ams1, name: 'lookup-1' };
-      expectError(await api.call('POST', '/api/dcim/devices/', { body: { ...base, site: { colour: 'red' } } }), 400, 'body.site');
-      expectError(await api.call('POST', '/api/dcim/devices/', { body: { ...base, site: { id: 'abc' } } }), 400, 'body.site', '{id: "abc"}');
-      // Devices have no slug: looking one up by slug must be a client error, not a failed query.
-      expectError(await api.call('POST', '/api/dcim/interfaces/', { body: { device: { slug: 'web-1' }, name: 'eth9' } }), 400, 'body.device', '{slug} on a device');
-      expectError(await api.call('POST', '/api/dcim/devices/', { body: { ...base, tags: [{ id: 'abc' }] } }), 400, 'body.tags.0', 'tag {id: "abc"}');
+      const cases: Array<[string, string, unknown, string]> = [
+        ['{colour} on a site', 'dcim/devices', { ...base, site: { colour: 'red' } }, 'body.site'],
+        ['site {id: "abc"}', 'dcim/devices', { ...base, site: { id: 'abc' } }, 'body.site.id'],
+        // Devices have no slug: looking one up by slug must be a client error, not a failed query.
+        ['device {slug}', 'dcim/interfaces', { device: { slug: 'web-1' }, name: 'eth9' }, 'body.device'],
+        ['tag {id: "abc"}', 'dcim/devices', { ...base, tags: [{ id: 'abc' }] }, 'body.tags.0'],
+        ['tag 1.5', 'dcim/devices', { ...base, tags: [1.5] }, 'body.tags.0'],
+      ];
+      const problems: string[] = [];
+      for (const [label, path, body, field] of cases) problems.push(...refusalProblem(label, await api.call('POST', `/api/${path}/`, { body }), 400, field));
+      for (const device of (await get('/api/dcim/devices/?name=lookup-1')).results) await api.call('DELETE', `/api/dcim/devices/${device.id}/`);
+      for (const eth of (await get('/api/dcim/interfaces/?name=eth9')).results) await api.call('DELETE', `/api/dcim/interfaces/${eth.id}/`);
+      assert.deepEqual(problems, []);
       const byName = await post('dcim/interfaces', { device: { name: 'web-1' }, name: 'eth7' });
       assert.equal(byName.device.id, ids['web-1']);
       expect(await api.call('DELETE', `/api/dcim/interfaces/${byName.id}/`), 204);
@@ -385,14 +403,25 @@ for (const backend of testBackends) {
       const merged = expect(await api.call('PATCH', `/api/dcim/devices/${ids['web-2']}/`, { body: { custom_fields: { rack_unit: 3 } } }), 200);
       assert.deepEqual(merged.custom_fields, { owner: 'ops', rack_unit: 3 }, 'custom fields merge like NetBox');
 
-      // As in NetBox (DRF), PUT is a full update: leaving out a required field is a 400, whatever is stored.
-      expectError(await api.call('PUT', `/api/dcim/sites/${site.id}/`, { body: { name: 'PUT1' } }), 400, 'body.slug', 'PUT without slug');
-      expectError(await api.call('PUT', `/api/dcim/devices/${ids['web-2']}/`, { body: { name: 'web-2', role: ids.server, site: ids.ams1 } }), 400, 'body.device_type', 'PUT without device_type');
-      const put = expect(await api.call('PUT', `/api/dcim/sites/${site.id}/`, { body: { name: 'PUT1 renamed', slug: 'put1' } }), 200);
-      assert.equal(put.name, 'PUT1 renamed');
       expectError(await api.call('PATCH', `/api/dcim/sites/${site.id}/`, { body: [{ name: 'x' }] }), 400, 'body');
       expect(await api.call('PATCH', '/api/dcim/sites/99999/', { body: { name: 'x' } }), 404);
+
+      const put = expect(await api.call('PUT', `/api/dcim/sites/${site.id}/`, { body: { name: 'PUT1 renamed', slug: 'put1' } }), 200);
+      assert.equal(put.name, 'PUT1 renamed');
+      expectError(await api.call('PUT', `/api/dcim/sites/${site.id}/`, { body: { name: 'PUT1', slug: 'bad slug' } }), 400, 'body.slug');
+      // As in NetBox (DRF), PUT is a full update: leaving out a required field is a 400, whatever is stored.
+      const problems = [
+        ...refusalProblem('PUT a site without slug', await api.call('PUT', `/api/dcim/sites/${site.id}/`, { body: { name: 'PUT1 renamed' } }), 400, 'body.slug'),
+        ...refusalProblem(
+          'PUT a device without device_type',
+          await api.call('PUT', `/api/dcim/devices/${ids['web-2']}/`, { body: { name: 'web-2', role: ids.server, site: ids.ams1 } }),
+          400,
+          'body.device_type',
+        ),
+        ...refusalProblem('bulk PUT without slug', await api.call('PUT', '/api/dcim/sites/', { body: [{ id: site.id, name: 'PUT1 renamed' }] }), 400, 'body.0.slug'),
+      ];
       expect(await api.call('DELETE', `/api/dcim/sites/${site.id}/`), 204);
+      assert.deepEqual(problems, []);
     });
 
     test('deleting an object others refer to is refused (409) and deletes nothing', async () => {
@@ -458,6 +487,27 @@ for (const backend of testBackends) {
       assert.equal((await get('/api/audit/verify/')).ok, true);
     });
 
+    test('parallel creates of one slug or one (site, tenant, name): exactly one succeeds, the others are 400s naming the field', async () => {
+      const device = { name: 'race-1', tenant: ids.globex, device_type: ids.r650, role: ids.server, site: ids.fra1 };
+      const [sites, devices] = await Promise.all([
+        Promise.all(Array.from({ length: 8 }, (_, i) => api.call('POST', '/api/dcim/sites/', { body: { name: `Race ${i}`, slug: 'race' } }))),
+        Promise.all(Array.from({ length: 8 }, () => api.call('POST', '/api/dcim/devices/', { body: device }))),
+      ]);
+      const problems: string[] = [];
+      for (const [label, responses, field, url] of [
+        ['site slug', sites, 'body.slug', '/api/dcim/sites/?slug=race'],
+        ['device site+tenant+name', devices, 'body.name', '/api/dcim/devices/?name=race-1'],
+      ] as const) {
+        const statuses = responses.map((r) => r.statusCode).sort();
+        if (JSON.stringify(statuses) !== JSON.stringify([201, ...Array(7).fill(400)])) problems.push(`${label}: 8 parallel creates got ${statuses.join(',')}`);
+        for (const r of responses.filter((r) => r.statusCode !== 201)) problems.push(...refusalProblem(label, r, 400, field));
+        const stored = (await get(`${url}&limit=0`)).results as Json[];
+        if (stored.length !== 1) problems.push(`${label}: ${stored.length} objects stored`);
+        for (const object of stored) await api.call('DELETE', `${url.split('?')[0]}${object.id}/`);
+      }
+      assert.deepEqual([...new Set(problems)], []);
+    });
+
     test('a tenant-restricted token sees and changes only its tenant\'s devices', async () => {
       const acme = await api.tokenWith('write', { tenant: 'acme' });
       const listed = await get('/api/dcim/devices/?limit=0', acme);
@@ -498,6 +548,27 @@ for (const backend of testBackends) {
       expect(await api.call('GET', '/api/tokens/', { token: acme }), 403);
 
       expect(await api.call('DELETE', `/api/dcim/devices/${mine.id}/`, { token: acme }), 204);
+    });
+
+    test('a tenant-restricted token cannot attach objects to devices outside its tenant', async () => {
+      const acme = await api.tokenWith('write', { tenant: 'acme' });
+      const interfaces = await countOf('dcim/interfaces');
+      const addresses = await countOf('ipam/ip-addresses');
+      const problems = [
+        // sw-1 belongs to no tenant: an interface on it is not acme's (and acme could not even read it back).
+        ...refusalProblem('interface on an untenanted device', await api.call('POST', '/api/dcim/interfaces/', { token: acme, body: { device: ids['sw-1'], name: 'eth5' } }), 400, 'body.device'),
+        ...refusalProblem(
+          'IP assigned to another tenant\'s interface',
+          await api.call('POST', '/api/ipam/ip-addresses/', { token: acme, body: { address: '10.66.0.1/24', assigned_object_type: 'dcim.interface', assigned_object_id: ids['db-1:eth0'] } }),
+          400,
+          'body.assigned_object_id',
+        ),
+      ];
+      for (const eth of (await get(`/api/dcim/interfaces/?device_id=${ids['sw-1']}&name=eth5`)).results) await api.call('DELETE', `/api/dcim/interfaces/${eth.id}/`);
+      for (const ip of (await get('/api/ipam/ip-addresses/?address=10.66.0.1')).results) await api.call('DELETE', `/api/ipam/ip-addresses/${ip.id}/`);
+      assert.deepEqual(problems, []);
+      assert.equal(await countOf('dcim/interfaces'), interfaces);
+      assert.equal(await countOf('ipam/ip-addresses'), addresses);
     });
 
     test('a primary IP must be of its family and on one of the device\'s interfaces', async () => {

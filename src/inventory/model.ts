@@ -70,6 +70,8 @@ export interface WriteContext {
   tx: Tx;
   db: Kysely<DynamicDatabase>;
   principal: Principal;
+  /** Resolves a reference to an object the principal's tenant owns (or any, for an unrestricted principal); 400 otherwise. */
+  reference(objectType: string, value: unknown, at: string): Promise<number>;
 }
 
 export interface Resource {

@@ -166,14 +166,19 @@ export class InventoryService {
   async delete(resource: Resource, ids: number[], principal: Principal): Promise<void> {
     await this.store.transaction(async (tx) => {
       // Deleting an object may clear or cascade to others: take every resource lock, in the one order.
-      for (const other of this.registry.all()) await this.lockFor(tx, other);
+      await this.lockFor(tx, ...this.registry.all());
       const context = this.context(tx, principal);
       for (const id of ids) await this.deleteIn(resource, await this.get(resource, id, principal, context.db), context);
     });
   }
 
-  private async lockFor(tx: Tx, resource: Resource): Promise<void> {
-    for (const name of resource.locks ?? []) await tx.lock(name);
+  /**
+   * Resource locks first, then the journal lock that every audited write takes anyway: taken up front it also
+   * makes the uniqueness checks race-free across processes, and keeps one lock order everywhere (no deadlocks).
+   */
+  private async lockFor(tx: Tx, ...resources: Resource[]): Promise<void> {
+    for (const resource of resources) for (const name of resource.locks ?? []) await tx.lock(name);
+    await tx.lock('journal');
   }
 
   private async deleteIn(resource: Resource, row: Row, context: WriteContext): Promise<void> {
@@ -223,7 +228,13 @@ export class InventoryService {
   }
 
   private context(tx: Tx, principal: Principal): WriteContext {
-    return { tx, db: tx.db as unknown as Kysely<DynamicDatabase>, principal };
+    const context: WriteContext = {
+      tx,
+      db: tx.db as unknown as Kysely<DynamicDatabase>,
+      principal,
+      reference: (objectType, value, at) => this.resolveRef(this.registry.get(objectType), value, at, context, true),
+    };
+    return context;
   }
 
   private async record(tx: Tx, resource: Resource, action: 'create' | 'update' | 'delete', principal: Principal, before: Row | null, after: Row | null, tags: number[] | null): Promise<void> {
@@ -272,7 +283,8 @@ export class InventoryService {
       const field = resource.fields[name];
       if (!field) throw new InvalidError(`${at}: unknown field`, at);
       if (field.readOnly) throw new InvalidError(`${at}: read-only`, at);
-      columns[columnOf(name, field)] = await this.convert(field, value, at, context);
+      const decidesTenant = resource.tenancy.kind === 'parent' && resource.tenancy.field === name;
+      columns[columnOf(name, field)] = await this.convert(field, value, at, context, decidesTenant);
     }
     const merged: Json = { ...(existing ?? {}), ...columns };
     for (const [name, field] of Object.entries(resource.fields)) {
@@ -286,8 +298,9 @@ export class InventoryService {
       }
     }
     if (existing && !partial) {
+      // PUT replaces the object: every required field must be in the request, as with a create.
       for (const [name, field] of Object.entries(resource.fields)) {
-        if (isRequired(field) && merged[columnOf(name, field)] == null) throw new InvalidError(`${path}.${name}: required`, `${path}.${name}`);
+        if (isRequired(field) && !field.readOnly && !(name in input)) throw new InvalidError(`${path}.${name}: required`, `${path}.${name}`);
       }
     }
     await this.checkTenancy(resource, merged, existing, context, path);
@@ -299,7 +312,7 @@ export class InventoryService {
     return { columns: writable, tags };
   }
 
-  private async convert(field: Field, value: unknown, at: string, context: WriteContext): Promise<unknown> {
+  private async convert(field: Field, value: unknown, at: string, context: WriteContext, ownTenant: boolean): Promise<unknown> {
     const nullable = field.type === 'ref' ? !field.required : field.type === 'string' ? !field.required : !isRequired(field);
     if (value === null) {
       if (field.type === 'string' && !field.nullable) {
@@ -339,7 +352,7 @@ export class InventoryService {
         if (typeof value !== 'boolean') throw new InvalidError(`${at}: must be true or false`, at);
         return value ? 1 : 0;
       case 'date':
-        if (typeof value !== 'string' || !DATE.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) {
+        if (typeof value !== 'string' || !isCalendarDate(value)) {
           throw new InvalidError(`${at}: must be a date (YYYY-MM-DD)`, at);
         }
         return value;
@@ -355,24 +368,33 @@ export class InventoryService {
         if (value === '') return null;
         return normalizeMac(value, at);
       case 'ref':
-        return this.resolveRef(this.registry.get(field.to), value, at, context);
+        return this.resolveRef(this.registry.get(field.to), value, at, context, ownTenant);
     }
   }
 
-  /** A reference given as an id, `{id}`, or `{slug}` / `{name}` (NetBox's nested look-up), which must exist and be visible. */
-  private async resolveRef(target: Resource, value: unknown, at: string, context: WriteContext): Promise<number> {
+  /**
+   * A reference given as an id, `{id}`, or `{slug}` / `{name}` / `{model}` (NetBox's nested look-up), which must exist
+   * and be visible to the principal. `ownTenant`: the object must be the principal's tenant's own, not a shared one
+   * (the parent that decides a child's tenant).
+   */
+  private async resolveRef(target: Resource, value: unknown, at: string, context: WriteContext, ownTenant = false): Promise<number> {
+    const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
     let conditions: FilterCondition[];
-    if (typeof value === 'number' && Number.isInteger(value)) conditions = [{ kind: 'in', column: 'id', values: [value] }];
+    if (isId(value)) conditions = [{ kind: 'in', column: 'id', values: [value] }];
     else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      const lookup = Object.entries(value as Json).filter(([key]) => key === 'id' || key === 'slug' || key === 'name' || key === 'model');
-      if (lookup.length === 0) throw new InvalidError(`${at}: give an id, or an object with id, slug or name`, at);
+      const lookup = Object.entries(value as Json).filter(([key]) => key === 'id' || (['slug', 'name', 'model'].includes(key) && key in target.fields));
+      if (lookup.length === 0) throw new InvalidError(`${at}: give an id, or an object with id or another unique field of the ${target.label}`, at);
+      for (const [key, v] of lookup) {
+        if (key === 'id' ? !isId(v) : typeof v !== 'string') throw new InvalidError(`${at}.${key}: must be ${key === 'id' ? 'a positive integer' : 'a string'}`, `${at}.${key}`);
+      }
       conditions = lookup.map(([key, v]) => ({ kind: 'in', column: key, values: [v] }));
     } else {
       throw new InvalidError(`${at}: must be the id of a ${target.label}`, at);
     }
     const visible = await this.tenancyConditions(target, context.principal, context.db);
     // A restricted principal may also use objects that belong to no tenant (shared sites, for example).
-    const where = target.tenancy.kind === 'field' && visible.length > 0 ? [{ kind: 'any', conditions: [...visible, { kind: 'null', column: 'tenant_id' }] } as FilterCondition] : visible;
+    const where =
+      target.tenancy.kind === 'field' && visible.length > 0 && !ownTenant ? [{ kind: 'any', conditions: [...visible, { kind: 'null', column: 'tenant_id' }] } as FilterCondition] : visible;
     const rows = await context.db.selectFrom(target.table).select('id').where(whereSql([...conditions, ...where], target.table)).limit(2).execute();
     if (rows.length !== 1) throw new InvalidError(`${at}: no ${target.label} matches ${JSON.stringify(value)}`, at);
     return Number(rows[0]!.id);
@@ -383,17 +405,11 @@ export class InventoryService {
     const tag = this.registry.get('extras.tag');
     const ids: number[] = [];
     for (const [index, item] of value.entries()) {
-      const where: FilterCondition[] =
-        typeof item === 'number'
-          ? [{ kind: 'in', column: 'id', values: [item] }]
-          : typeof item === 'string'
-            ? [{ kind: 'in', column: 'slug', values: [item] }]
-            : typeof item === 'object' && item !== null
-              ? Object.entries(item as Json)
-                  .filter(([key]) => ['id', 'slug', 'name'].includes(key))
-                  .map(([key, v]) => ({ kind: 'in', column: key, values: [v] }) as FilterCondition)
-              : [];
-      if (where.length === 0) throw new InvalidError(`${at}.${index}: give a tag id or an object with id, slug or name`, `${at}.${index}`);
+      const entries: Array<[string, unknown]> =
+        typeof item === 'number' ? [['id', item]] : typeof item === 'string' ? [['slug', item]] : typeof item === 'object' && item !== null ? Object.entries(item as Json) : [];
+      const lookup = entries.filter(([key, v]) => (key === 'id' ? typeof v === 'number' && Number.isSafeInteger(v) && v > 0 : ['slug', 'name'].includes(key) && typeof v === 'string'));
+      const where: FilterCondition[] = lookup.map(([key, v]) => ({ kind: 'in', column: key, values: [v] }));
+      if (where.length === 0 || lookup.length !== entries.filter(([key]) => ['id', 'slug', 'name'].includes(key)).length) throw new InvalidError(`${at}.${index}: give a tag id or an object with id, slug or name`, `${at}.${index}`);
       const row = await db.selectFrom(tag.table).select('id').where(whereSql(where, tag.table)).executeTakeFirst();
       if (!row) throw new InvalidError(`${at}.${index}: no tag matches ${JSON.stringify(item)}`, `${at}.${index}`);
       ids.push(Number(row.id));
@@ -444,6 +460,13 @@ export class InventoryService {
       }
     }
   }
+}
+
+/** YYYY-MM-DD naming a day that exists (no 2023-02-30). */
+function isCalendarDate(text: string): boolean {
+  if (!DATE.test(text)) return false;
+  const day = new Date(`${text}T00:00:00Z`);
+  return !Number.isNaN(day.getTime()) && day.toISOString().slice(0, 10) === text;
 }
 
 function defaultOf(field: Field): unknown {

@@ -97,14 +97,16 @@ function maskLengthFilter(op?: '>=' | '<='): CustomFilter {
   };
 }
 
+/** NetBox's utilisation: 100 when marked utilised; a container by its child prefixes; else by used addresses. */
 async function prefixUtilization(row: Row, db: Kysely<DynamicDatabase>): Promise<number> {
+  if (row.mark_utilized) return 100;
   const prefix = prefixOfRow(row);
-  const size = prefixSize(prefix);
   const start = prefix.network.value;
   const end = lastAddress(prefix).value;
+  let size = prefixSize(prefix);
   let used: bigint;
   if (row.status === 'container') {
-    // A container is used by its child prefixes: sum the outermost ones.
+    // Sum the outermost child prefixes.
     const children = await db
       .selectFrom('ipam_prefixes')
       .select(['start_key', 'end_key'])
@@ -126,8 +128,10 @@ async function prefixUtilization(row: Row, db: Kysely<DynamicDatabase>): Promise
     }
   } else {
     used = await usedCount(runsDb(db), prefix.network.family, start, end);
+    // IPv4 network and broadcast addresses are not usable, outside pools and /31, /32.
+    if (prefix.network.family === 4 && prefix.length < 31 && !row.is_pool) size -= 2n;
   }
-  return Number((used * 10000n) / size) / 100;
+  return size > 0n ? Math.min(100, Number((used * 10000n) / size) / 100) : 0;
 }
 
 export const prefixResource: Resource = {
@@ -334,10 +338,7 @@ export const ipAddressResource: Resource = {
     if ((type === null) !== (id === null)) {
       throw new InvalidError(`${path}.assigned_object_id: give assigned_object_type and assigned_object_id together`, `${path}.assigned_object_id`);
     }
-    if (type !== null) {
-      const found = await context.db.selectFrom('dcim_interfaces').select('id').where('id', '=', id).executeTakeFirst();
-      if (!found) throw new InvalidError(`${path}.assigned_object_id: no interface ${String(id)}`, `${path}.assigned_object_id`);
-    }
+    if (type !== null) await context.reference('dcim.interface', id, `${path}.assigned_object_id`);
   },
   async afterWrite(row, existing, context) {
     if (existing && existing.key === row.key && existing.family === row.family) return;
