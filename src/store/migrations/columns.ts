@@ -1,4 +1,4 @@
-import { sql, type ColumnDefinitionBuilder, type CreateTableBuilder } from 'kysely';
+import { sql, type CompiledQuery, type Kysely, type ColumnDefinitionBuilder, type CreateTableBuilder } from 'kysely';
 import type { Backend } from '../store.js';
 
 /** An auto-incrementing integer primary key named `id`, the one column type that differs between backends. */
@@ -18,4 +18,16 @@ export function withAutoId<T extends string>(
  */
 export function keyColumnType(backend: Backend) {
   return backend === 'postgres' ? sql`text collate "C"` : sql`text`;
+}
+
+/**
+ * Runs schema statements in order. On PostgreSQL they go as one round trip (DDL carries no parameters), because a
+ * fresh `hangar serve` waits for them before it answers.
+ */
+export async function runStatements(db: Kysely<unknown>, backend: Backend, statements: Array<{ compile(): CompiledQuery }>): Promise<void> {
+  if (backend === 'postgres') {
+    await sql.raw(statements.map((statement) => statement.compile().sql).join(';\n')).execute(db);
+    return;
+  }
+  for (const statement of statements) await db.executeQuery(statement.compile());
 }
