@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '../core/clock.js';
 import { openServices, type Services } from '../main.js';
@@ -55,4 +56,21 @@ export async function startTestApi(backend: Backend, options: Partial<ApiOptions
       await database.drop();
     },
   };
+}
+
+/** A response body as tests read it: whatever JSON the server sent; the assertions check its shape. */
+export type ResponseBody = any;
+
+/** The body (an object or a list) of a response that must have `status`; the message shows what came back instead. */
+export function expectStatus(res: LightMyRequestResponse, status: number): ResponseBody {
+  assert.equal(res.statusCode, status, `${res.statusCode}: ${res.body}`);
+  return res.statusCode === 204 ? {} : res.json();
+}
+
+/** What differs from the expected error status and field (null: any), one line per case, so one run reports every problem. */
+export function refusalProblem(label: string, res: LightMyRequestResponse, status: number, field: string | null): string[] {
+  const body = (res.statusCode >= 400 ? res.json() : {}) as { field?: string; detail?: string };
+  const named = field === null || (body.field === field && String(body.detail).startsWith(field));
+  if (res.statusCode === status && named) return [];
+  return [`${label}: expected ${status}${field ? ` naming ${field}` : ''}, got ${res.statusCode} ${res.body.slice(0, 200)}`];
 }

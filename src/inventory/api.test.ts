@@ -1,24 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LightMyRequestResponse } from 'fastify';
-import { startTestApi, type TestApi } from '../api/api-fixture.js';
+import { expectStatus as expect, refusalProblem, startTestApi, type TestApi } from '../api/api-fixture.js';
 import { testBackends } from '../store/database-fixture.js';
 
 // Response bodies are whatever JSON the server sent; the assertions check their shape.
 type Json = Record<string, any>;
-
-/** The body (an object or a list) of a response that must have `status`; the message shows what came back instead. */
-function expect(res: LightMyRequestResponse, status: number): any {
-  assert.equal(res.statusCode, status, `${res.statusCode}: ${res.body}`);
-  return res.statusCode === 204 ? {} : res.json();
-}
-
-/** What differs from the expected error status and field, one line per case, so one run reports every problem. */
-function refusalProblem(label: string, res: LightMyRequestResponse, status: number, field: string): string[] {
-  const body = res.statusCode >= 400 ? (res.json() as Json) : {};
-  if (res.statusCode === status && body.field === field && String(body.detail).startsWith(field)) return [];
-  return [`${label}: expected ${status} naming ${field}, got ${res.statusCode} ${res.body.slice(0, 200)}`];
-}
 
 /** An error response that names `field`, with a detail starting with it. */
 function expectError(res: LightMyRequestResponse, status: number, field: string, label = ''): void {
