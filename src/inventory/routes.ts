@@ -4,7 +4,7 @@ import { page } from '../api/pagination.js';
 import { ENGINE_VALIDATED } from '../api/validation.js';
 import { InvalidError } from '../core/errors.js';
 import { CONTROL_PARAMETERS } from './filters.js';
-import type { Field, Resource } from './model.js';
+import type { Field, Resource, Row } from './model.js';
 import type { Query, InventoryService } from './service.js';
 
 type Json = Record<string, unknown>;
@@ -77,8 +77,7 @@ export function registerResourceRoutes(app: FastifyInstance, inventory: Inventor
     };
     const config = { tenantScoped: true };
 
-    const respond = async (request: FastifyRequest, rows: Json[] | Awaited<ReturnType<InventoryService['list']>>['rows']) =>
-      inventory.serializer(baseUrl(request)).full(resource, rows as never);
+    const respond = async (request: FastifyRequest, rows: Row[]) => inventory.serializer(baseUrl(request)).full(resource, rows);
 
     app.get(list, { config, schema: { tags, summary: `List ${resource.label}s`, querystring } }, async (request) => {
       const query = request.query as Query;
