@@ -2,7 +2,7 @@ import { InvalidError } from '../core/errors.js';
 import { normalizeMac } from '../core/net/index.js';
 import { sql } from 'kysely';
 import { flag } from './filters.js';
-import type { Choices, CustomFilter, FilterCondition, Resource, SerializeContext } from './model.js';
+import { commonFields, type Choices, type CustomFilter, type FilterCondition, type Resource, type SerializeContext } from './model.js';
 
 /** NetBox's dcim objects: sites, locations, racks, hardware models, roles, platforms, devices and interfaces. */
 
@@ -78,35 +78,25 @@ export const INTERFACE_TYPE: Choices = {
   other: 'Other',
 };
 
-const name = { type: 'string', max: 100, required: true, search: true } as const;
-const slug = { type: 'slug', unique: true, search: true } as const;
-const description = { type: 'string', max: 200, search: true } as const;
-const comments = { type: 'string', max: 100_000 } as const;
-const tenant = { type: 'ref', to: 'tenancy.tenant' } as const;
+const { name, slug, description, comments, tenant } = commonFields;
 
-export const region: Resource = {
-  objectType: 'dcim.region',
-  path: 'dcim/regions',
-  table: 'dcim_regions',
-  label: 'region',
-  fields: { name: { ...name, unique: true }, slug, parent: { type: 'ref', to: 'dcim.region' }, description },
-  brief: ['name', 'slug', 'description'],
-  display: (row) => String(row.name),
-  tenancy: { kind: 'shared' },
-  ordering: ['name'],
-};
+/** Regions and site groups: shared trees of names that sites belong to. */
+function siteGrouping(objectType: string, path: string, table: string, label: string): Resource {
+  return {
+    objectType,
+    path,
+    table,
+    label,
+    fields: { name: { ...name, unique: true }, slug, parent: { type: 'ref', to: objectType }, description },
+    brief: ['name', 'slug', 'description'],
+    display: (row) => String(row.name),
+    tenancy: { kind: 'shared' },
+    ordering: ['name'],
+  };
+}
 
-export const siteGroup: Resource = {
-  objectType: 'dcim.sitegroup',
-  path: 'dcim/site-groups',
-  table: 'dcim_site_groups',
-  label: 'site group',
-  fields: { name: { ...name, unique: true }, slug, parent: { type: 'ref', to: 'dcim.sitegroup' }, description },
-  brief: ['name', 'slug', 'description'],
-  display: (row) => String(row.name),
-  tenancy: { kind: 'shared' },
-  ordering: ['name'],
-};
+export const region = siteGrouping('dcim.region', 'dcim/regions', 'dcim_regions', 'region');
+export const siteGroup = siteGrouping('dcim.sitegroup', 'dcim/site-groups', 'dcim_site_groups', 'site group');
 
 export const site: Resource = {
   objectType: 'dcim.site',

@@ -129,3 +129,12 @@ export function choice(choices: Choices, value: unknown): { value: string; label
   const key = String(value);
   return { value: key, label: choices[key] ?? key };
 }
+
+/** The fields most NetBox objects share, declared once. */
+export const commonFields = {
+  name: { type: 'string', max: 100, required: true, search: true },
+  slug: { type: 'slug', unique: true, search: true },
+  description: { type: 'string', max: 200, search: true },
+  comments: { type: 'string', max: 100_000 },
+  tenant: { type: 'ref', to: 'tenancy.tenant' },
+} as const satisfies Record<string, Field>;

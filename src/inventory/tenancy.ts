@@ -1,4 +1,6 @@
-import type { Resource } from './model.js';
+import { commonFields, type Resource } from './model.js';
+
+const { name, slug, description, comments } = commonFields;
 
 /** NetBox's tenancy and extras objects that everything else refers to. */
 
@@ -7,12 +9,7 @@ export const tenant: Resource = {
   path: 'tenancy/tenants',
   table: 'tenancy_tenants',
   label: 'tenant',
-  fields: {
-    name: { type: 'string', max: 100, required: true, unique: true, search: true },
-    slug: { type: 'slug', unique: true, search: true },
-    description: { type: 'string', max: 200, search: true },
-    comments: { type: 'string', max: 100_000 },
-  },
+  fields: { name: { ...name, unique: true }, slug, description, comments },
   brief: ['name', 'slug', 'description'],
   display: (row) => String(row.name),
   tenancy: { kind: 'shared' },
@@ -24,12 +21,7 @@ export const tag: Resource = {
   path: 'extras/tags',
   table: 'extras_tags',
   label: 'tag',
-  fields: {
-    name: { type: 'string', max: 100, required: true, unique: true, search: true },
-    slug: { type: 'slug', unique: true, search: true },
-    color: { type: 'color' },
-    description: { type: 'string', max: 200, search: true },
-  },
+  fields: { name: { ...name, unique: true }, slug, color: { type: 'color' }, description },
   brief: ['name', 'slug', 'color'],
   display: (row) => String(row.name),
   tenancy: { kind: 'shared' },

@@ -15,7 +15,7 @@ import {
 } from '../core/net/index.js';
 import type { Database } from '../store/schema.js';
 import { flag, integers } from '../inventory/filters.js';
-import type { Choices, CustomFilter, DynamicDatabase, FilterCondition, Resource, Row } from '../inventory/model.js';
+import { commonFields, type Choices, type CustomFilter, type DynamicDatabase, type FilterCondition, type Resource, type Row } from '../inventory/model.js';
 import { markFree, markUsed, usedCount } from './runs.js';
 
 /** NetBox's ipam objects: prefixes, IP ranges and IP addresses, IPv4 and IPv6, without VRFs. */
@@ -36,9 +36,7 @@ export const ADDRESS_ROLE: Choices = {
 
 const FAMILY_LABEL = { 4: 'IPv4', 6: 'IPv6' } as const;
 const family = (row: Row) => ({ value: Number(row.family), label: FAMILY_LABEL[Number(row.family) as IpFamily] });
-const description = { type: 'string', max: 200, search: true } as const;
-const comments = { type: 'string', max: 100_000 } as const;
-const tenant = { type: 'ref', to: 'tenancy.tenant' } as const;
+const { description, comments, tenant } = commonFields;
 const runsDb = (db: Kysely<DynamicDatabase>) => db as unknown as Kysely<Database>;
 
 /** A prefix's stored bounds. */
