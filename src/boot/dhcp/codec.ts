@@ -88,45 +88,16 @@ export interface DhcpPacketFields {
   readonly options: ReadonlyMap<number, Uint8Array>;
 }
 
+// The fields are declared once, in DhcpPacketFields; the class below adds the accessors.
+export interface DhcpPacket extends DhcpPacketFields {}
+
 /**
  * A decoded message. The accessors read `options` on each call and return undefined when the option is absent
  * or its value does not fit the option's format; they never throw.
  */
-export class DhcpPacket implements DhcpPacketFields {
-  readonly op: number;
-  readonly htype: number;
-  readonly hlen: number;
-  readonly hops: number;
-  readonly xid: number;
-  readonly secs: number;
-  readonly flags: number;
-  readonly ciaddr: string;
-  readonly yiaddr: string;
-  readonly siaddr: string;
-  readonly giaddr: string;
-  readonly chaddr: string | null;
-  readonly chaddrBytes: Uint8Array;
-  readonly sname: string;
-  readonly file: string;
-  readonly options: ReadonlyMap<number, Uint8Array>;
-
+export class DhcpPacket {
   constructor(fields: DhcpPacketFields) {
-    this.op = fields.op;
-    this.htype = fields.htype;
-    this.hlen = fields.hlen;
-    this.hops = fields.hops;
-    this.xid = fields.xid;
-    this.secs = fields.secs;
-    this.flags = fields.flags;
-    this.ciaddr = fields.ciaddr;
-    this.yiaddr = fields.yiaddr;
-    this.siaddr = fields.siaddr;
-    this.giaddr = fields.giaddr;
-    this.chaddr = fields.chaddr;
-    this.chaddrBytes = fields.chaddrBytes;
-    this.sname = fields.sname;
-    this.file = fields.file;
-    this.options = fields.options;
+    Object.assign(this, fields);
   }
 
   get broadcast(): boolean {
