@@ -1,3 +1,4 @@
+import { parseDuration } from './core/duration.js';
 import { InvalidError } from './core/errors.js';
 
 /** The one typed configuration, parsed and checked once from flags and environment. */
@@ -6,6 +7,17 @@ export interface Config {
   databaseUrl: string | undefined;
   listen: { host: string; port: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Follow a git branch and apply each new commit (`--sync-repo`). */
+  sync?: SyncConfig | undefined;
+}
+
+export interface SyncConfig {
+  /** A local path or a URL git can fetch. */
+  repository: string;
+  branch: string;
+  /** The fleet directory inside the repository. */
+  directory: string;
+  intervalMs: number;
 }
 
 export const DEFAULT_DATA_DIR = './hangar-data';
@@ -26,10 +38,11 @@ const LOG_LEVELS: ReadonlyArray<Config['logLevel']> = ['fatal', 'error', 'warn',
 export interface ConfigSources {
   data?: string | undefined;
   listen?: string | undefined;
+  sync?: { repository?: string | undefined; branch: string; directory: string; interval: string } | undefined;
   env: NodeJS.ProcessEnv;
 }
 
-export function loadConfig({ data, listen, env }: ConfigSources): Config {
+export function loadConfig({ data, listen, sync, env }: ConfigSources): Config {
   const logLevel = (env.HANGAR_LOG_LEVEL ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new InvalidError(`HANGAR_LOG_LEVEL: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`, 'HANGAR_LOG_LEVEL');
@@ -39,5 +52,8 @@ export function loadConfig({ data, listen, env }: ConfigSources): Config {
     databaseUrl: env.HANGAR_DATABASE_URL || undefined,
     listen: parseListen(listen ?? env.HANGAR_LISTEN ?? DEFAULT_LISTEN),
     logLevel,
+    sync: sync?.repository
+      ? { repository: sync.repository, branch: sync.branch, directory: sync.directory, intervalMs: parseDuration(sync.interval, '--sync-interval') }
+      : undefined,
   };
 }

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
 import { AuditLog } from './audit/log.js';
 import { TokenService } from './auth/service.js';
 import { buildApi } from './api/app.js';
@@ -9,8 +11,13 @@ import * as dcim from './inventory/dcim.js';
 import { ResourceRegistry } from './inventory/registry.js';
 import { InventoryService } from './inventory/service.js';
 import { tag, tenant } from './inventory/tenancy.js';
+import * as boot from './boot/resources.js';
+import { reactor } from './events/resources.js';
 import { ipAddressResource, ipRangeResource, prefixResource } from './ipam/resources.js';
 import { IpamService } from './ipam/service.js';
+import { GitMirror } from './fleet/files.js';
+import { FleetService } from './fleet/service.js';
+import { FleetSync } from './fleet/sync.js';
 
 /** Everything the API and the CLI work with, built in one place. */
 export interface Services {
@@ -22,6 +29,7 @@ export interface Services {
   resources: ResourceRegistry;
   inventory: InventoryService;
   ipam: IpamService;
+  fleet: FleetService;
 }
 
 /** Every NetBox-shaped resource of the inventory and IPAM. */
@@ -39,6 +47,11 @@ export const INVENTORY_RESOURCES = [
   dcim.platform,
   dcim.device,
   dcim.deviceInterface,
+  boot.bootSubnet,
+  boot.bootImage,
+  boot.bootImageVersion,
+  boot.bootProfile,
+  reactor,
   prefixResource,
   ipRangeResource,
   ipAddressResource,
@@ -53,13 +66,23 @@ export async function openServices(location: StoreLocation, clock: Clock = syste
   const resources = new ResourceRegistry(INVENTORY_RESOURCES);
   const inventory = new InventoryService(store, resources, audit, events, clock);
   const ipam = new IpamService(store, inventory, ipAddressResource, prefixResource, ipRangeResource);
-  return { clock, store, audit, events, tokens, resources, inventory, ipam };
+  const fleet = new FleetService(store, resources, inventory, ipam, events);
+  return { clock, store, audit, events, tokens, resources, inventory, ipam, fleet };
 }
 
-/** Starts the API server; resolves once it listens. `stop()` drains requests, then closes the store. */
+/** Starts the API server (and the git sync, when configured); resolves once it listens. `stop()` drains, then closes. */
 export async function serve(config: Config): Promise<{ url: string; stop: () => Promise<void> }> {
   const services = await openServices(config);
-  const app = await buildApi(services, { logLevel: config.logLevel });
+  let log: FastifyBaseLogger | null = null;
+  const sync = config.sync
+    ? new FleetSync(services.fleet, new GitMirror(config.sync.repository, config.sync.branch, join(config.dataDir, 'sync')), {
+        ...config.sync,
+        clock: services.clock,
+        log: (message, fields) => log?.info(fields, message),
+      })
+    : null;
+  const app = await buildApi(services, { logLevel: config.logLevel, sync });
+  log = app.log;
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (error) {
@@ -70,9 +93,11 @@ export async function serve(config: Config): Promise<{ url: string; stop: () => 
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   app.log.info({ database: services.store.description }, 'hangar is serving');
+  sync?.start();
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
+      await sync?.stop();
       await app.close();
       await services.store.close();
     })());

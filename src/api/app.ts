@@ -5,6 +5,8 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { auditRoutes } from '../audit/routes.js';
 import { tokenRoutes } from '../auth/routes.js';
 import { eventRoutes } from '../events/routes.js';
+import { fleetRoutes } from '../fleet/routes.js';
+import type { FleetSync } from '../fleet/sync.js';
 import type { Services } from '../main.js';
 import { HANGAR_VERSION } from '../version.js';
 import { registerNetboxConventions, NETBOX_VERSION } from '../inventory/netbox.js';
@@ -21,6 +23,8 @@ export interface ApiOptions {
   bodyLimit?: number;
   eventPollMs?: number;
   eventHeartbeatMs?: number;
+  /** The git sync loop, when `hangar serve --sync-repo` runs one. */
+  sync?: FleetSync | null;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -110,6 +114,7 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
   });
   await app.register(tokenRoutes, { tokens: services.tokens });
   await app.register(auditRoutes, { audit: services.audit });
+  await app.register(fleetRoutes, { fleet: services.fleet, sync: options.sync ?? null });
   await app.register(eventRoutes, {
     events: services.events,
     pollMs: options.eventPollMs ?? 1000,

@@ -8,6 +8,8 @@ export interface Principal {
   scope: Scope;
   /** Set when the principal may only see and change one tenant's objects. */
   tenant: string | null;
+  /** Where the changes come from beyond the actor, recorded in audit entries (a fleet apply's commit and author). */
+  via?: Readonly<Record<string, unknown>>;
 }
 
 export function requireScope(principal: Principal, needed: Scope): void {

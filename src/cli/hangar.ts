@@ -6,6 +6,7 @@ import { parseDuration } from '../core/duration.js';
 import { InvalidError } from '../core/errors.js';
 import type { Services } from '../main.js';
 import { HANGAR_VERSION } from '../version.js';
+import { registerFleetCommands } from './fleet.js';
 import { registerInventoryCommands } from './inventory.js';
 import { fail, printJson, printRows } from './output.js';
 
@@ -42,8 +43,17 @@ program
   .command('serve')
   .description('run the Hangar server')
   .option('--listen <host:port>', 'address of the HTTP API (env HANGAR_LISTEN)', '127.0.0.1:8080')
-  .action(async (options: { listen: string }, command: Command) => {
-    const config = loadConfig({ data: command.optsWithGlobals<{ data?: string }>().data, listen: options.listen, env: process.env });
+  .option('--sync-repo <path-or-url>', 'follow this git repository and apply each new commit of --sync-branch')
+  .option('--sync-branch <branch>', 'the branch --sync-repo follows', 'main')
+  .option('--sync-dir <dir>', 'the fleet directory inside the repository', '.')
+  .option('--sync-interval <duration>', 'how often to fetch', '30s')
+  .action(async (options: { listen: string; syncRepo?: string; syncBranch: string; syncDir: string; syncInterval: string }, command: Command) => {
+    const config = loadConfig({
+      data: command.optsWithGlobals<{ data?: string }>().data,
+      listen: options.listen,
+      sync: { repository: options.syncRepo, branch: options.syncBranch, directory: options.syncDir, interval: options.syncInterval },
+      env: process.env,
+    });
     const { serve } = await import('../main.js');
     const server = await serve(config);
     const shutdown = () => {
@@ -151,5 +161,6 @@ audit
   });
 
 registerInventoryCommands(program);
+registerFleetCommands(program);
 
 program.parseAsync(process.argv).catch(fail);

@@ -272,6 +272,7 @@ export const device: Resource = {
     primary_ip4: { type: 'ref', to: 'ipam.ipaddress', onDelete: 'null' },
     primary_ip6: { type: 'ref', to: 'ipam.ipaddress', onDelete: 'null' },
     install_date: { type: 'date' },
+    boot_profile: { type: 'ref', to: 'boot.profile' },
     description,
     comments,
   },

@@ -129,7 +129,11 @@ function fieldFilters(registry: ResourceRegistry, name: string, field: Field): R
     case 'string':
     case 'slug':
     case 'color':
+    case 'ipv4':
       text();
+      break;
+    case 'list':
+      // Lists (DHCP pools, kernel arguments) are read whole; nobody filters by an element.
       break;
     case 'mac':
       filters[name] = { description: `${name} (any notation)`, apply: (values, f) => [{ kind: 'in', column, values: values.map((v) => normalizeMac(v, `query.${f}`)) }] };

@@ -1,4 +1,6 @@
 import type { Kysely } from 'kysely';
+import { InvalidError } from '../core/errors.js';
+import { formatAddress, parseAddress } from '../core/net/index.js';
 import type { Principal } from '../auth/principal.js';
 import type { LockName, Tx } from '../store/store.js';
 
@@ -34,7 +36,12 @@ export type Field = FieldBase &
     | { type: 'ref'; to: string; required?: boolean; onDelete?: 'protect' | 'cascade' | 'null' }
     | { type: 'mac' }
     | { type: 'color' }
+    | { type: 'ipv4'; nullable?: boolean }
+    | { type: 'list'; item: ListItem; max: number }
   );
+
+/** What each element of a list field holds; lists are stored as JSON text. */
+export type ListItem = 'ipv4' | 'ipv4-range' | 'text';
 
 export type FieldType = Field['type'];
 
@@ -138,3 +145,57 @@ export const commonFields = {
   comments: { type: 'string', max: 100_000 },
   tenant: { type: 'ref', to: 'tenancy.tenant' },
 } as const satisfies Record<string, Field>;
+
+/** The stored value of a field a create leaves out; undefined when the field is required. */
+export function columnDefault(field: Field): unknown {
+  switch (field.type) {
+    case 'choice':
+      return field.default ?? (field.nullable ? null : undefined);
+    case 'boolean':
+      return field.default ? 1 : 0;
+    case 'integer':
+    case 'decimal':
+      return field.default ?? (field.nullable ? null : undefined);
+    case 'string':
+      return field.required ? undefined : field.nullable ? null : '';
+    case 'ref':
+      return field.required ? undefined : null;
+    case 'mac':
+    case 'date':
+    case 'ipv4':
+      return null;
+    case 'list':
+      return '[]';
+    case 'color':
+      return '9e9e9e';
+    case 'slug':
+      return undefined;
+  }
+}
+
+/** `192.0.2.1` in canonical form; InvalidError naming `at` otherwise. */
+export function normalizeIpv4(value: unknown, at: string): string {
+  if (typeof value !== 'string') throw new InvalidError(`${at}: must be an IPv4 address`, at);
+  const address = parseAddress(value, at);
+  if (address.family !== 4) throw new InvalidError(`${at}: '${value}' is not an IPv4 address`, at);
+  return formatAddress(address);
+}
+
+/** One element of a list field, checked and in canonical form. */
+export function normalizeListItem(kind: ListItem, item: unknown, at: string): string {
+  switch (kind) {
+    case 'ipv4':
+      return normalizeIpv4(item, at);
+    case 'ipv4-range': {
+      const [start, end, ...rest] = typeof item === 'string' ? item.split('-') : [];
+      if (start === undefined || end === undefined || rest.length > 0) throw new InvalidError(`${at}: must be a range 'FIRST-LAST' of IPv4 addresses`, at);
+      const first = normalizeIpv4(start.trim(), at);
+      const last = normalizeIpv4(end.trim(), at);
+      if (parseAddress(last).value < parseAddress(first).value) throw new InvalidError(`${at}: ${last} comes before ${first}`, at);
+      return `${first}-${last}`;
+    }
+    case 'text':
+      if (typeof item !== 'string' || item.length > 1000) throw new InvalidError(`${at}: must be a string of at most 1000 characters`, at);
+      return item;
+  }
+}

@@ -45,6 +45,10 @@ function fieldSchema(field: Field): Json {
       return { type: 'boolean' };
     case 'date':
       return { type: 'string', format: 'date', nullable: true };
+    case 'list':
+      return { type: 'array', items: { type: 'string' }, maxItems: field.max };
+    case 'ipv4':
+      return { type: 'string', format: 'ipv4', nullable: field.nullable ?? false };
     default:
       return { type: 'string' };
   }

@@ -85,6 +85,8 @@ export class Serializer {
       case 'integer':
       case 'decimal':
         return raw === null || raw === undefined ? null : Number(raw);
+      case 'list':
+        return JSON.parse(String(raw ?? '[]')) as unknown;
       default:
         return raw ?? null;
     }

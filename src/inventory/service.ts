@@ -7,7 +7,7 @@ import { normalizeMac } from '../core/net/index.js';
 import type { EventLog } from '../events/log.js';
 import type { Store, Tx } from '../store/store.js';
 import { filtersFor, parseFilters, whereSql } from './filters.js';
-import type { CustomFilter, DynamicDatabase, Field, FilterCondition, Resource, Row, WriteContext } from './model.js';
+import { columnDefault, normalizeIpv4, normalizeListItem, type CustomFilter, type DynamicDatabase, type Field, type FilterCondition, type Resource, type Row, type WriteContext } from './model.js';
 import { columnOf, hasTags, type ResourceRegistry } from './registry.js';
 import { Serializer } from './serializer.js';
 
@@ -142,46 +142,54 @@ export class InventoryService {
 
   async update(resource: Resource, items: Array<{ id: number; changes: Json; path: string }>, principal: Principal, partial: boolean): Promise<Row[]> {
     return this.store.transaction(async (tx) => {
-      await this.lockFor(tx, resource);
-      const context = this.context(tx, principal);
       const rows: Row[] = [];
-      for (const { id, changes, path } of items) {
-        const existing = await this.get(resource, id, principal, context.db);
-        const { columns, tags } = await this.columnsFrom(resource, changes, existing, context, path, partial);
-        const row = (await context.db
-          .updateTable(resource.table)
-          .set({ ...columns, last_updated: this.clock.now().toISOString() })
-          .where('id', '=', id)
-          .returningAll()
-          .executeTakeFirstOrThrow()) as Row;
-        if (tags) await this.setTags(context.db, resource, id, tags);
-        await resource.afterWrite?.(row, existing, context);
-        await this.record(tx, resource, 'update', principal, existing, row, tags);
-        rows.push(row);
-      }
+      for (const { id, changes, path } of items) rows.push(await this.updateIn(tx, resource, id, changes, principal, path, partial));
       return rows;
     });
   }
 
+  /** Updates one object inside a caller's transaction (fleet apply uses this). */
+  async updateIn(tx: Tx, resource: Resource, id: number, changes: Json, principal: Principal, path: string, partial: boolean): Promise<Row> {
+    await this.lockFor(tx, resource);
+    const context = this.context(tx, principal);
+    const existing = await this.get(resource, id, principal, context.db);
+    const { columns, tags } = await this.columnsFrom(resource, changes, existing, context, path, partial);
+    const row = (await context.db
+      .updateTable(resource.table)
+      .set({ ...columns, last_updated: this.clock.now().toISOString() })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirstOrThrow()) as Row;
+    if (tags) await this.setTags(context.db, resource, id, tags);
+    await resource.afterWrite?.(row, existing, context);
+    await this.record(tx, resource, 'update', principal, existing, row, tags);
+    return row;
+  }
+
   async delete(resource: Resource, ids: number[], principal: Principal): Promise<void> {
     await this.store.transaction(async (tx) => {
-      // Deleting an object may clear or cascade to others: take every resource lock, in the one order.
-      await this.lockFor(tx, ...this.registry.all());
-      const context = this.context(tx, principal);
-      for (const id of ids) await this.deleteIn(resource, await this.get(resource, id, principal, context.db), context);
+      for (const id of ids) await this.deleteIn(tx, resource, id, principal);
     });
+  }
+
+  /** Deletes one object (with what cascades from it) inside a caller's transaction. */
+  async deleteIn(tx: Tx, resource: Resource, id: number, principal: Principal): Promise<void> {
+    // Deleting an object may clear or cascade to others: take every resource lock, in the one order.
+    await this.lockFor(tx, ...this.registry.all());
+    const context = this.context(tx, principal);
+    await this.deleteRow(resource, await this.get(resource, id, principal, context.db), context);
   }
 
   /**
    * Resource locks first, then the journal lock that every audited write takes anyway: taken up front it also
    * makes the uniqueness checks race-free across processes, and keeps one lock order everywhere (no deadlocks).
    */
-  private async lockFor(tx: Tx, ...resources: Resource[]): Promise<void> {
+  async lockFor(tx: Tx, ...resources: Resource[]): Promise<void> {
     for (const resource of resources) for (const name of resource.locks ?? []) await tx.lock(name);
     await tx.lock('journal');
   }
 
-  private async deleteIn(resource: Resource, row: Row, context: WriteContext): Promise<void> {
+  private async deleteRow(resource: Resource, row: Row, context: WriteContext): Promise<void> {
     const id = Number(row.id);
     this.checkTenantWrite(resource, context.principal);
     for (const ref of this.registry.referencesTo(resource.objectType)) {
@@ -195,7 +203,7 @@ export class InventoryService {
         );
       }
       for (const dependent of dependents) {
-        if (onDelete === 'cascade') await this.deleteIn(ref.resource, dependent, context);
+        if (onDelete === 'cascade') await this.deleteRow(ref.resource, dependent, context);
         else await this.clearIn(ref.resource, dependent, { [column]: null }, context);
       }
     }
@@ -240,7 +248,7 @@ export class InventoryService {
   private async record(tx: Tx, resource: Resource, action: 'create' | 'update' | 'delete', principal: Principal, before: Row | null, after: Row | null, tags: number[] | null): Promise<void> {
     const id = Number((after ?? before)!.id);
     const withTags = (row: Row | null) => (row && tags ? { ...row, tags } : row);
-    await this.audit.append(tx, { actor: principal.actor, action, objectType: resource.objectType, objectId: id, before, after: withTags(after) });
+    await this.audit.append(tx, { actor: principal.actor, action, objectType: resource.objectType, objectId: id, before, after: withTags(after), context: principal.via });
     const past = { create: 'created', update: 'updated', delete: 'deleted' }[action];
     await this.events.append(tx, {
       type: `${resource.objectType}.${past}`,
@@ -290,7 +298,7 @@ export class InventoryService {
     for (const [name, field] of Object.entries(resource.fields)) {
       const column = columnOf(name, field);
       if (merged[column] !== undefined || field.readOnly) continue;
-      const fallback = defaultOf(field);
+      const fallback = columnDefault(field);
       if (fallback === undefined) {
         if (!existing && !partial && isRequired(field)) throw new InvalidError(`${path}.${name}: required`, `${path}.${name}`);
       } else if (!existing) {
@@ -369,6 +377,13 @@ export class InventoryService {
         return normalizeMac(value, at);
       case 'ref':
         return this.resolveRef(this.registry.get(field.to), value, at, context, ownTenant);
+      case 'ipv4':
+        return normalizeIpv4(value, at);
+      case 'list': {
+        if (!Array.isArray(value)) throw new InvalidError(`${at}: must be a list`, at);
+        if (value.length > field.max) throw new InvalidError(`${at}: at most ${field.max} items`, at);
+        return JSON.stringify(value.map((item, index) => normalizeListItem(field.item, item, `${at}.${index}`)));
+      }
     }
   }
 
@@ -469,29 +484,6 @@ function isCalendarDate(text: string): boolean {
   return !Number.isNaN(day.getTime()) && day.toISOString().slice(0, 10) === text;
 }
 
-function defaultOf(field: Field): unknown {
-  switch (field.type) {
-    case 'choice':
-      return field.default ?? (field.nullable ? null : undefined);
-    case 'boolean':
-      return field.default ? 1 : 0;
-    case 'integer':
-    case 'decimal':
-      return field.default ?? (field.nullable ? null : undefined);
-    case 'string':
-      return field.required ? undefined : field.nullable ? null : '';
-    case 'ref':
-      return field.required ? undefined : null;
-    case 'mac':
-    case 'date':
-      return null;
-    case 'color':
-      return '9e9e9e';
-    case 'slug':
-      return undefined;
-  }
-}
-
 function isRequired(field: Field): boolean {
-  return defaultOf(field) === undefined;
+  return columnDefault(field) === undefined;
 }

@@ -18,7 +18,7 @@ import { whereSql } from '../inventory/filters.js';
 import type { DynamicDatabase, FilterCondition, Resource, Row } from '../inventory/model.js';
 import type { InventoryService } from '../inventory/service.js';
 import type { Database } from '../store/schema.js';
-import type { Store } from '../store/store.js';
+import type { Store, Tx } from '../store/store.js';
 import { prefixOfRow } from './resources.js';
 import { firstFree, freeRanges } from './runs.js';
 
@@ -82,20 +82,26 @@ export class IpamService {
   /** Creates one IP address per request item at the next free addresses of the pool, all or none. */
   async allocateAddresses(pool: AddressPool, items: Json[], paths: string[], principal: Principal): Promise<Row[]> {
     return this.store.transaction(async (tx) => {
-      await tx.lock('ipam');
       const rows: Row[] = [];
       for (const [index, item] of items.entries()) {
-        const path = paths[index] ?? 'body';
-        if ('address' in item) throw new InvalidError(`${path}.address: the address is chosen by the server`, `${path}.address`);
-        const value = await firstFree(tx.db, pool.family, pool.start, pool.end);
-        if (value === undefined) {
+        const row = await this.allocateIn(tx, pool, item, principal, paths[index] ?? 'body');
+        if (row === undefined) {
           throw new ConflictError(`an insufficient number of IP addresses are available within ${pool.label} (${items.length} requested, ${index} available)`);
         }
-        const address = `${formatAddress(addressOf(pool.family, value))}/${pool.maskLength}`;
-        rows.push(await this.inventory.createIn(tx, this.addresses, { ...item, address }, principal, path));
+        rows.push(row);
       }
       return rows;
     });
+  }
+
+  /** Creates an IP address at the pool's first free address inside a caller's transaction; undefined when full. */
+  async allocateIn(tx: Tx, pool: AddressPool, item: Json, principal: Principal, path: string): Promise<Row | undefined> {
+    await tx.lock('ipam');
+    if ('address' in item) throw new InvalidError(`${path}.address: the address is chosen by the server`, `${path}.address`);
+    const value = await firstFree(tx.db, pool.family, pool.start, pool.end);
+    if (value === undefined) return undefined;
+    const address = `${formatAddress(addressOf(pool.family, value))}/${pool.maskLength}`;
+    return this.inventory.createIn(tx, this.addresses, { ...item, address }, principal, path);
   }
 
   private async childPrefixes(db: Kysely<DynamicDatabase>, parent: Row): Promise<IpPrefix[]> {

@@ -1,40 +1,12 @@
-import type { ColumnDefinitionBuilder, CompiledQuery, Kysely, Migration } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
 import type { Backend } from '../store.js';
-import { keyColumnType, runStatements, withAutoId } from './columns.js';
-
-type Column = [name: string, type: 'text' | 'integer' | 'bigint' | 'real' | 'key', options?: { notNull?: boolean; default?: string | number }];
+import { runStatements, schemaBuilder, type Column } from './columns.js';
 
 /** The NetBox-shaped inventory and IPAM tables (inventory/dcim.ts, inventory/tenancy.ts, ipam/resources.ts). */
 export function inventory(backend: Backend): Migration {
   return {
     async up(db: Kysely<unknown>) {
-      const statements: Array<{ compile(): CompiledQuery }> = [];
-      // Objects carry timestamps and (unless they are tags) custom fields; link tables carry neither.
-      const table = (name: string, columns: Column[], kind: 'object' | 'tag' | 'link' = 'object') => {
-        let builder = withAutoId(db.schema.createTable(name), backend);
-        const all: Column[] = [
-          ...columns,
-          ...(kind === 'link' ? [] : ([['created', 'text', { notNull: true }], ['last_updated', 'text', { notNull: true }]] as Column[])),
-          ...(kind === 'object' ? ([['custom_fields', 'text', { notNull: true, default: '{}' }]] as Column[]) : []),
-        ];
-        for (const [column, type, opts = {}] of all) {
-          builder = builder.addColumn(column, type === 'key' ? keyColumnType(backend) : type, (c: ColumnDefinitionBuilder) => {
-            let out = c;
-            if (opts.notNull) out = out.notNull();
-            if (opts.default !== undefined) out = out.defaultTo(opts.default);
-            return out;
-          });
-        }
-        statements.push(builder);
-      };
-      const index = (table: string, columns: string[], unique = false) => {
-        let builder = db.schema.createIndex(`${table}_${columns.join('_')}`).on(table).columns(columns);
-        if (unique) builder = builder.unique();
-        statements.push(builder);
-      };
-      const text = (name: string, notNull = true): Column => [name, 'text', notNull ? { notNull: true, default: '' } : {}];
-      const ref = (name: string): Column => [`${name}_id`, 'bigint'];
-      const bool = (name: string, value: boolean): Column => [name, 'integer', { notNull: true, default: value ? 1 : 0 }];
+      const { statements, table, index, text, ref, bool } = schemaBuilder(db, backend);
       const named = [text('name'), text('slug'), text('description')];
 
       table('tenancy_tenants', [...named, text('comments')]);

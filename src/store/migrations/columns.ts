@@ -31,3 +31,39 @@ export async function runStatements(db: Kysely<unknown>, backend: Backend, state
   }
   for (const statement of statements) await db.executeQuery(statement.compile());
 }
+
+export type Column = [name: string, type: 'text' | 'integer' | 'bigint' | 'real' | 'key', options?: { notNull?: boolean; default?: string | number }];
+
+/**
+ * Collects the DDL of resource tables for runStatements. Objects carry timestamps and (unless they are tags) custom
+ * fields; link tables carry neither.
+ */
+export function schemaBuilder(db: Kysely<unknown>, backend: Backend) {
+  const statements: Array<{ compile(): CompiledQuery }> = [];
+  const table = (name: string, columns: Column[], kind: 'object' | 'tag' | 'link' = 'object') => {
+    let builder = withAutoId(db.schema.createTable(name), backend);
+    const all: Column[] = [
+      ...columns,
+      ...(kind === 'link' ? [] : ([['created', 'text', { notNull: true }], ['last_updated', 'text', { notNull: true }]] as Column[])),
+      ...(kind === 'object' ? ([['custom_fields', 'text', { notNull: true, default: '{}' }]] as Column[]) : []),
+    ];
+    for (const [column, type, opts = {}] of all) {
+      builder = builder.addColumn(column, type === 'key' ? keyColumnType(backend) : type, (c: ColumnDefinitionBuilder) => {
+        let out = c;
+        if (opts.notNull) out = out.notNull();
+        if (opts.default !== undefined) out = out.defaultTo(opts.default);
+        return out;
+      });
+    }
+    statements.push(builder);
+  };
+  const index = (table: string, columns: string[], unique = false) => {
+    let builder = db.schema.createIndex(`${table}_${columns.join('_')}`).on(table).columns(columns);
+    if (unique) builder = builder.unique();
+    statements.push(builder);
+  };
+  const text = (name: string, notNull = true): Column => [name, 'text', notNull ? { notNull: true, default: '' } : {}];
+  const ref = (name: string): Column => [`${name}_id`, 'bigint'];
+  const bool = (name: string, value: boolean): Column => [name, 'integer', { notNull: true, default: value ? 1 : 0 }];
+  return { statements, table, index, text, ref, bool };
+}

@@ -3,6 +3,7 @@ import type { Backend } from '../store.js';
 import { foundation } from './0001_foundation.js';
 import { ipamRuns } from './0002_ipam_runs.js';
 import { inventory } from './0003_inventory.js';
+import { bootFleet } from './0004_boot_fleet.js';
 
 /**
  * The one migration history. Each entry is a function of the backend, because a few column types differ
@@ -12,6 +13,7 @@ const history: ReadonlyArray<[string, (backend: Backend) => Migration]> = [
   ['0001_foundation', foundation],
   ['0002_ipam_runs', ipamRuns],
   ['0003_inventory', inventory],
+  ['0004_boot_fleet', bootFleet],
 ];
 
 export function migrationProvider(backend: Backend): MigrationProvider {
