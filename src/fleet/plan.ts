@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { DesiredFleet, DesiredObject, LocatedProblem } from './document.js';
-import { FleetRepositoryError } from './document.js';
+import type { DesiredFleet, DesiredObject, Problem } from './document.js';
 import type { FleetValue, Kind } from './kinds.js';
 
 /**
@@ -51,8 +50,15 @@ export interface Plan {
 
 export type CurrentState = ReadonlyMap<string, readonly CurrentObject[]>;
 
+/** References to objects that exist neither in the repository nor in the store; placed by the caller, who has the files. */
+export class UnresolvedReferencesError extends Error {
+  constructor(readonly problems: Problem[]) {
+    super(problems.map((problem) => problem.message).join('; '));
+  }
+}
+
 export function planFleet(kinds: readonly Kind[], desired: DesiredFleet, current: CurrentState): Plan {
-  const problems: LocatedProblem[] = [];
+  const problems: Problem[] = [];
   const desiredKeys = new Map<string, Set<string>>();
   for (const object of desired.objects) {
     let keys = desiredKeys.get(object.kind.spec.objectType);
@@ -73,6 +79,8 @@ export function planFleet(kinds: readonly Kind[], desired: DesiredFleet, current
   const creates: PlannedChange[] = [];
   const updates: PlannedChange[] = [];
   const matched = new Set<CurrentObject>();
+  /** `<type> <old key>` to the new key, so references to a renamed object do not read as changes. */
+  const renamedKeys = new Map<string, string>();
   for (const object of desired.objects) {
     const objectType = object.kind.spec.objectType;
     const byKey = currentByKey.get(objectType) ?? new Map<string, CurrentObject>();
@@ -109,8 +117,11 @@ export function planFleet(kinds: readonly Kind[], desired: DesiredFleet, current
       continue;
     }
     matched.add(existing);
-    if (renamedFrom !== undefined) renames.push([object.key, renamedFrom]);
-    const fields = diffValues(object, existing);
+    if (renamedFrom !== undefined) {
+      renames.push([object.key, renamedFrom]);
+      renamedKeys.set(`${objectType} ${renamedFrom}`, object.key);
+    }
+    const fields = diffValues(object, existing, (type, key) => renamedKeys.get(`${type} ${key}`) ?? key);
     if (fields.length > 0 || !existing.managed || renamedFrom !== undefined) {
       updates.push({
         action: 'update',
@@ -125,7 +136,7 @@ export function planFleet(kinds: readonly Kind[], desired: DesiredFleet, current
       });
     }
   }
-  if (problems.length > 0) throw new FleetRepositoryError(problems);
+  if (problems.length > 0) throw new UnresolvedReferencesError(problems);
 
   const deletes: PlannedChange[] = [];
   for (const kind of [...kinds].reverse()) {
@@ -146,10 +157,13 @@ function managedOnly(object: CurrentObject | undefined): CurrentObject | undefin
   return object?.managed ? object : undefined;
 }
 
-function diffValues(object: DesiredObject, existing: CurrentObject): FieldChange[] {
+function diffValues(object: DesiredObject, existing: CurrentObject, renamed: (objectType: string, key: string) => string): FieldChange[] {
   const fields: FieldChange[] = [];
   for (const [field, value] of Object.entries(object.values)) {
-    if (!sameValue(value, existing.values[field] ?? null)) fields.push({ field, old: existing.values[field] ?? null, new: value });
+    const definition = object.kind.field(field);
+    const old = existing.values[field] ?? null;
+    const now = definition.type === 'ref' && typeof old === 'string' ? renamed(definition.to, old) : old;
+    if (!sameValue(value, now)) fields.push({ field, old, new: value });
   }
   if (object.tags !== null && !sameValue(object.tags, existing.tags ?? [])) fields.push({ field: 'tags', old: existing.tags ?? [], new: object.tags });
   return fields;
@@ -178,20 +192,12 @@ export function sameValue(a: FleetValue | undefined, b: FleetValue | undefined):
 }
 
 /** Every reference must name an object of the repository or one Hangar already has. */
-function checkReferences(object: DesiredObject, desiredKeys: Map<string, Set<string>>, currentByKey: Map<string, Map<string, CurrentObject>>, problems: LocatedProblem[]): void {
+function checkReferences(object: DesiredObject, desiredKeys: Map<string, Set<string>>, currentByKey: Map<string, Map<string, CurrentObject>>, problems: Problem[]): void {
   for (const [name, value] of Object.entries(object.values)) {
     if (value === null || typeof value !== 'string') continue;
     const field = object.kind.field(name);
     if (field.type !== 'ref') continue;
     if (desiredKeys.get(field.to)?.has(value) || currentByKey.get(field.to)?.has(value)) continue;
-    const [file, line, column] = splitSource(object.source);
-    problems.push({ file, line, column, message: `${object.kind.resource.label} '${object.key}': ${name} '${value}' is neither in the repository nor in Hangar` });
+    problems.push({ file: object.file, path: [...object.path, name], message: `${object.kind.resource.label} '${object.key}': ${name} '${value}' is neither in the repository nor in Hangar` });
   }
-}
-
-function splitSource(source: string): [string, number, number] {
-  const parts = source.split(':');
-  const column = Number(parts.pop());
-  const line = Number(parts.pop());
-  return [parts.join(':'), line, column];
 }

@@ -7,10 +7,10 @@ import type { ResourceRegistry } from '../inventory/registry.js';
 import type { InventoryService } from '../inventory/service.js';
 import { poolOfPrefix, type IpamService } from '../ipam/service.js';
 import type { Store, Tx } from '../store/store.js';
-import { fileValidator, readFleet, type DesiredFleet, type DesiredObject, type RepositoryFile } from './document.js';
+import { fileValidator, FleetRepositoryError, locateProblems, readFleet, type DesiredFleet, type DesiredObject, type RepositoryFile } from './document.js';
 import { kindsOf, type FleetValue, type Kind } from './kinds.js';
-import { driftOf, planFleet, type Plan, type PlannedChange } from './plan.js';
-import { loadSnapshot } from './state.js';
+import { driftOf, planFleet, UnresolvedReferencesError, type CurrentObject, type CurrentState, type Plan, type PlannedChange } from './plan.js';
+import { loadSnapshot, type FleetSnapshot } from './state.js';
 
 type Json = Record<string, unknown>;
 
@@ -39,7 +39,7 @@ export interface ApplyResult extends Plan {
  */
 export class FleetService {
   readonly kinds: Kind[];
-  private readonly validate: ReturnType<typeof fileValidator>;
+  private validate: ReturnType<typeof fileValidator> | null = null;
   private readonly db: Kysely<DynamicDatabase>;
 
   constructor(
@@ -50,17 +50,18 @@ export class FleetService {
     private readonly events: EventLog,
   ) {
     this.kinds = kindsOf(registry);
-    this.validate = fileValidator(this.kinds);
     this.db = store.db as unknown as Kysely<DynamicDatabase>;
   }
 
   read(files: readonly RepositoryFile[]): DesiredFleet {
+    // Compiled on first use: every `hangar serve` and CLI command builds this service, few of them read a fleet.
+    this.validate ??= fileValidator(this.kinds);
     return readFleet(files, this.kinds, this.validate);
   }
 
   async plan(files: readonly RepositoryFile[]): Promise<Plan> {
     const desired = this.read(files);
-    return planFleet(this.kinds, desired, (await loadSnapshot(this.db, this.kinds)).state);
+    return planOrExplain(this.kinds, desired, (await loadSnapshot(this.db, this.kinds)).state, files);
   }
 
   async drift(): Promise<PlannedChange[]> {
@@ -76,7 +77,7 @@ export class FleetService {
       await this.inventory.lockFor(tx, ...this.registry.all());
       const db = tx.db as unknown as Kysely<DynamicDatabase>;
       const snapshot = await loadSnapshot(db, this.kinds);
-      const plan = planFleet(this.kinds, desired, snapshot.state);
+      const plan = planOrExplain(this.kinds, desired, snapshot.state, files);
       if (options.expectedHash !== undefined && options.expectedHash !== plan.hash) {
         throw new ConflictError(`the plan changed since it was approved (approved ${options.expectedHash}, now ${plan.hash}): plan again`);
       }
@@ -88,7 +89,7 @@ export class FleetService {
         );
       }
       if (plan.changes.length === 0) return { ...plan, applied: false };
-      await new Applier(tx, db, this.inventory, this.ipam, this.registry, actor, snapshot.ids, desired).run(plan);
+      await new Applier(tx, db, this.inventory, this.ipam, this.registry, actor, snapshot, desired).run(plan);
       await this.events.append(tx, { type: 'fleet.applied', subject: `fleet:${String(origin.commit ?? 'working-tree')}`, actor: principal.actor, data: { ...plan.summary, hash: plan.hash, ...origin } });
       return { ...plan, applied: true };
     });
@@ -107,10 +108,14 @@ class Applier {
     private readonly ipam: IpamService,
     private readonly registry: ResourceRegistry,
     private readonly principal: Principal,
-    private readonly ids: Map<string, Map<string, number>>,
-    desired: DesiredFleet,
+    private readonly snapshot: FleetSnapshot,
+    private readonly desired: DesiredFleet,
   ) {
     for (const object of desired.objects) this.desiredByKey.set(`${object.kind.spec.objectType} ${object.key}`, object);
+  }
+
+  private get ids(): Map<string, Map<string, number>> {
+    return this.snapshot.ids;
   }
 
   async run(plan: Plan): Promise<void> {
@@ -127,6 +132,7 @@ class Applier {
       const exists = await this.db.selectFrom(resource.table).select('id').where('id', '=', change.id).executeTakeFirst();
       if (exists) await this.inventory.deleteIn(this.tx, resource, change.id!, this.principal);
     }
+    await this.refreshApplied();
     // Managed objects removed by a cascade, or through the API since the last apply, are no longer managed.
     for (const kind of new Set(plan.changes.map((c) => c.objectType))) {
       const table = this.registry.get(kind).table;
@@ -138,12 +144,28 @@ class Applier {
     }
   }
 
+  /**
+   * Unchanged objects whose references were renamed (an address on a renamed interface) record the new keys, so
+   * drift does not report the rename as a change made outside the repository.
+   */
+  private async refreshApplied(): Promise<void> {
+    const managed = new Map<string, CurrentObject>();
+    for (const [type, objects] of this.snapshot.state) for (const object of objects) if (object.managed) managed.set(`${type} ${object.id}`, object);
+    for (const object of this.desired.objects) {
+      const type = object.kind.spec.objectType;
+      const current = managed.get(`${type} ${String(this.ids.get(type)?.get(object.key))}`);
+      const applied = appliedOf(object);
+      if (!current?.applied || JSON.stringify(current.applied) === applied) continue;
+      await this.db.updateTable('fleet_managed').set({ applied }).where('object_type', '=', type).where('object_id', '=', current.id).execute();
+    }
+  }
+
   private objectOf(change: PlannedChange): DesiredObject {
     return this.desiredByKey.get(`${change.objectType} ${change.key}`)!;
   }
 
   private path(object: DesiredObject): string {
-    return `${object.source}: ${object.kind.list}[${object.key}]`;
+    return object.source;
   }
 
   private async create(object: DesiredObject): Promise<void> {
@@ -213,6 +235,16 @@ class Applier {
     let ids = this.ids.get(objectType);
     if (!ids) this.ids.set(objectType, (ids = new Map()));
     return ids;
+  }
+}
+
+/** The plan, or the repository's unresolved references placed at their lines and columns. */
+function planOrExplain(kinds: readonly Kind[], desired: DesiredFleet, state: CurrentState, files: readonly RepositoryFile[]): Plan {
+  try {
+    return planFleet(kinds, desired, state);
+  } catch (error) {
+    if (error instanceof UnresolvedReferencesError) throw new FleetRepositoryError(locateProblems(files, error.problems));
+    throw error;
   }
 }
 

@@ -1,5 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from 'kysely';
+import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDatabase } from 'kysely';
 
 /**
  * SQLite takes its write lock lazily with a plain BEGIN, so two processes that both read and then write deadlock
@@ -12,11 +12,35 @@ class ImmediateSqliteDriver extends SqliteDriver {
   }
 }
 
+/**
+ * Kysely prepares every statement anew; preparing costs as much as running a small one. The engine issues a few
+ * hundred distinct statements, so they are kept, bounded, by their SQL text. (Kysely's streamQuery would iterate a
+ * shared statement; Hangar does not stream from SQLite.)
+ */
+const STATEMENT_CACHE_SIZE = 2000;
+
+function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return {
+    prepare(sql: string) {
+      let statement = statements.get(sql);
+      if (!statement) {
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.clear();
+        statement = database.prepare(sql);
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
+    close: () => database.close(),
+  };
+}
+
 class ImmediateSqliteDialect extends SqliteDialect {
-  private readonly database: BetterSqlite3.Database;
+  private readonly database: SqliteDatabase;
   constructor(database: BetterSqlite3.Database) {
-    super({ database });
-    this.database = database;
+    const cached = withStatementCache(database);
+    super({ database: cached });
+    this.database = cached;
   }
   override createDriver(): Driver {
     return new ImmediateSqliteDriver({ database: this.database });
