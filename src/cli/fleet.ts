@@ -64,9 +64,10 @@ export function registerFleetCommands(program: Command): void {
     .requiredOption('--repo <dir>', 'the fleet directory')
     .option('--allow-delete', 'delete managed objects that left the repository')
     .option('--yes', 'apply without asking')
+    .option('--plan-hash <hash>', 'apply only if the plan is still this one (the hash a reviewed plan printed)')
     .option('--json', 'the applied plan as JSON')
     .action(
-      fleetAction(async (options: { repo: string; allowDelete?: boolean; yes?: boolean; json?: boolean }) => {
+      fleetAction(async (options: { repo: string; allowDelete?: boolean; yes?: boolean; planHash?: string; json?: boolean }) => {
         const { files, origin } = await repository(options.repo);
         const client = new HangarClient(clientConfigFrom(process.env));
         const plan = await client.post<Plan>('/api/fleet/plan/', { files });
@@ -83,7 +84,7 @@ export function registerFleetCommands(program: Command): void {
         const result = await client.post<ApplyResult>('/api/fleet/apply/', {
           files,
           allow_delete: options.allowDelete ?? false,
-          plan_hash: plan.hash,
+          plan_hash: options.planHash ?? plan.hash,
           ...origin,
         });
         if (options.json) printJson(result);

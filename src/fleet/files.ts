@@ -12,9 +12,9 @@ const run = promisify(execFile);
 const MAX_TOTAL_BYTES = 64 * 1024 * 1024;
 
 /** Every `*.yaml` / `*.yml` file under `dir` (dot-directories such as `.git` aside), with `/`-separated paths. */
-export async function repositoryFiles(dir: string): Promise<RepositoryFile[]> {
+export async function repositoryFiles(dir: string, option = '--repo'): Promise<RepositoryFile[]> {
   const info = await stat(dir).catch(() => null);
-  if (!info?.isDirectory()) throw new InvalidError(`--repo ${dir}: not a directory`);
+  if (!info?.isDirectory()) throw new InvalidError(`${option} ${dir}: not a directory`);
   const files: RepositoryFile[] = [];
   let total = 0;
   const walk = async (current: string): Promise<void> => {
@@ -25,13 +25,13 @@ export async function repositoryFiles(dir: string): Promise<RepositoryFile[]> {
       else if (entry.isFile() && /\.ya?ml$/.test(entry.name)) {
         const content = await readFile(path, 'utf8');
         total += content.length;
-        if (total > MAX_TOTAL_BYTES) throw new InvalidError(`--repo ${dir}: more than ${MAX_TOTAL_BYTES / 1024 / 1024} MB of YAML`);
+        if (total > MAX_TOTAL_BYTES) throw new InvalidError(`${option} ${dir}: more than ${MAX_TOTAL_BYTES / 1024 / 1024} MB of YAML`);
         files.push({ path: relative(dir, path).split(sep).join('/'), content });
       }
     }
   };
   await walk(dir);
-  if (files.length === 0) throw new InvalidError(`--repo ${dir}: no .yaml or .yml files`);
+  if (files.length === 0) throw new InvalidError(`${option} ${dir}: no .yaml or .yml files`);
   return files;
 }
 

@@ -89,7 +89,9 @@ export function planFleet(kinds: readonly Kind[], desired: DesiredFleet, current
     if (!existing) {
       // Written with `renamed_from`, or a child (an interface, an address) of a renamed object.
       const candidates = object.renamedFrom !== undefined ? [object.renamedFrom] : [];
-      for (const [newKey, oldKey] of renames) if (object.key.startsWith(`${newKey}/`)) candidates.push(oldKey + object.key.slice(newKey.length));
+      for (const [newKey, oldKey] of renames) {
+        if (object.key.startsWith(`${newKey}/`) || object.key.startsWith(`${newKey}@`)) candidates.push(oldKey + object.key.slice(newKey.length));
+      }
       for (const oldKey of candidates) {
         const candidate = byKey.get(oldKey);
         if (candidate?.managed && !desiredKeys.get(objectType)?.has(candidate.key) && !matched.has(candidate)) {
@@ -199,5 +201,9 @@ function checkReferences(object: DesiredObject, desiredKeys: Map<string, Set<str
     if (field.type !== 'ref') continue;
     if (desiredKeys.get(field.to)?.has(value) || currentByKey.get(field.to)?.has(value)) continue;
     problems.push({ file: object.file, path: [...object.path, name], message: `${object.kind.resource.label} '${object.key}': ${name} '${value}' is neither in the repository nor in Hangar` });
+  }
+  for (const tag of object.tags ?? []) {
+    if (desiredKeys.get('extras.tag')?.has(tag) || currentByKey.get('extras.tag')?.has(tag)) continue;
+    problems.push({ file: object.file, path: [...object.path, 'tags'], message: `${object.kind.resource.label} '${object.key}': tag '${tag}' is neither in the repository nor in Hangar` });
   }
 }

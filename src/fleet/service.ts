@@ -119,6 +119,8 @@ class Applier {
   }
 
   async run(plan: Plan): Promise<void> {
+    // A renamed object is known by its new key from the start: this apply's creates may refer to it.
+    for (const change of plan.changes) if (change.renamedFrom !== undefined) this.idsOf(change.objectType).set(change.key, change.id!);
     // Allocations last: the repository's literal addresses are taken first, so an allocation never steals one.
     const creates = plan.changes.filter((c) => c.action === 'create');
     for (const change of [...creates.filter((c) => !c.allocateFrom), ...creates.filter((c) => c.allocateFrom)]) await this.create(this.objectOf(change));

@@ -71,7 +71,7 @@ export class FleetSync {
       const { commit, author } = await this.mirror.update();
       this.state.last_commit = commit;
       if (commit === this.state.applied_commit) return;
-      const files = await repositoryFiles(join(this.mirror.workTree, this.options.directory));
+      const files = await repositoryFiles(join(this.mirror.workTree, this.options.directory), '--sync-dir');
       const { settings } = this.fleet.read(files);
       const principal: Principal = { actor: `sync:${this.options.repository}`, scope: 'admin', tenant: null };
       const result = await this.fleet.apply(files, principal, {
