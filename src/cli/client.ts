@@ -64,6 +64,15 @@ export class HangarClient {
     return this.request<T>('POST', path, [], body);
   }
 
+  /**
+   * A request that may run for many minutes before the server answers (applying a large fleet): no client-side
+   * time limit, and none for the answer's headers either (fetch gives up after 300 s by default).
+   */
+  async postLong<T>(path: string, body: unknown): Promise<T> {
+    const { Agent } = await import('undici');
+    return this.request<T>('POST', path, [], body, { dispatcher: new Agent({ headersTimeout: 0, bodyTimeout: 0 }) });
+  }
+
   /** Every result of a NetBox list, following `next` until `limit` results (default: all). */
   async list<T>(path: string, query: QueryPairs, limit = Infinity): Promise<T[]> {
     const results: T[] = [];
@@ -77,7 +86,7 @@ export class HangarClient {
     }
   }
 
-  private async request<T>(method: string, path: string, query: QueryPairs, body?: unknown): Promise<T> {
+  private async request<T>(method: string, path: string, query: QueryPairs, body?: unknown, long?: { dispatcher: unknown }): Promise<T> {
     const search = new URLSearchParams(query.map(([name, value]) => [name, value])).toString();
     const url = `${this.config.url}${path}${search ? `?${search}` : ''}`;
     let response: Response;
@@ -90,7 +99,7 @@ export class HangarClient {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
+        ...(long ? ({ dispatcher: long.dispatcher } as RequestInit) : { signal: AbortSignal.timeout(TIMEOUT_MS) }),
       });
     } catch (error) {
       throw this.unreachable(error);

@@ -81,7 +81,7 @@ export function registerFleetCommands(program: Command): void {
           if (!process.stdin.isTTY) throw new Error('not applying without --yes: standard input is not a terminal to confirm on');
           if (!(await confirm('Apply this plan? Only "yes" applies: '))) throw new Error('apply cancelled; nothing was changed');
         }
-        const result = await client.post<ApplyResult>('/api/fleet/apply/', {
+        const result = await client.postLong<ApplyResult>('/api/fleet/apply/', {
           files,
           allow_delete: options.allowDelete ?? false,
           plan_hash: options.planHash ?? plan.hash,
