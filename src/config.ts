@@ -7,6 +7,8 @@ export interface Config {
   databaseUrl: string | undefined;
   listen: { host: string; port: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Interfaces the DHCP server answers on (`--dhcp`); empty: no DHCP server. */
+  dhcpInterfaces: string[];
   /** Follow a git branch and apply each new commit (`--sync-repo`). */
   sync?: SyncConfig | undefined;
 }
@@ -39,10 +41,11 @@ export interface ConfigSources {
   data?: string | undefined;
   listen?: string | undefined;
   sync?: { repository?: string | undefined; branch: string; directory: string; interval: string } | undefined;
+  dhcp?: string | undefined;
   env: NodeJS.ProcessEnv;
 }
 
-export function loadConfig({ data, listen, sync, env }: ConfigSources): Config {
+export function loadConfig({ data, listen, sync, dhcp, env }: ConfigSources): Config {
   const logLevel = (env.HANGAR_LOG_LEVEL ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new InvalidError(`HANGAR_LOG_LEVEL: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`, 'HANGAR_LOG_LEVEL');
@@ -52,6 +55,7 @@ export function loadConfig({ data, listen, sync, env }: ConfigSources): Config {
     databaseUrl: env.HANGAR_DATABASE_URL || undefined,
     listen: parseListen(listen ?? env.HANGAR_LISTEN ?? DEFAULT_LISTEN),
     logLevel,
+    dhcpInterfaces: (dhcp ?? env.HANGAR_DHCP ?? '').split(',').map((name) => name.trim()).filter((name) => name !== ''),
     sync: sync?.repository
       ? { repository: sync.repository, branch: sync.branch, directory: sync.directory, intervalMs: parseDuration(sync.interval, '--sync-interval') }
       : undefined,

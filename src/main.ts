@@ -15,6 +15,7 @@ import * as boot from './boot/resources.js';
 import { reactor } from './events/resources.js';
 import { ipAddressResource, ipRangeResource, prefixResource } from './ipam/resources.js';
 import { IpamService } from './ipam/service.js';
+import { DhcpServer } from './boot/dhcp/server.js';
 import { GitMirror } from './fleet/files.js';
 import { FleetService } from './fleet/service.js';
 import { FleetSync } from './fleet/sync.js';
@@ -92,12 +93,27 @@ export async function serve(config: Config): Promise<{ url: string; stop: () => 
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-  app.log.info({ database: services.store.description }, 'hangar is serving');
+  const dhcp =
+    config.dhcpInterfaces.length > 0
+      ? await DhcpServer.start({
+          store: services.store,
+          events: services.events,
+          interfaces: config.dhcpInterfaces,
+          httpPort: port,
+          log: (message, fields) => app.log.info(fields ?? {}, message),
+        }).catch(async (error: unknown) => {
+          await app.close();
+          await services.store.close();
+          throw error;
+        })
+      : null;
+  app.log.info({ database: services.store.description, dhcp: config.dhcpInterfaces }, 'hangar is serving');
   sync?.start();
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       await sync?.stop();
+      await dhcp?.stop();
       await app.close();
       await services.store.close();
     })());

@@ -4,6 +4,7 @@ import { foundation } from './0001_foundation.js';
 import { ipamRuns } from './0002_ipam_runs.js';
 import { inventory } from './0003_inventory.js';
 import { bootFleet } from './0004_boot_fleet.js';
+import { dhcpLeases } from './0005_dhcp_leases.js';
 
 /**
  * The one migration history. Each entry is a function of the backend, because a few column types differ
@@ -14,6 +15,7 @@ const history: ReadonlyArray<[string, (backend: Backend) => Migration]> = [
   ['0002_ipam_runs', ipamRuns],
   ['0003_inventory', inventory],
   ['0004_boot_fleet', bootFleet],
+  ['0005_dhcp_leases', dhcpLeases],
 ];
 
 export function migrationProvider(backend: Backend): MigrationProvider {

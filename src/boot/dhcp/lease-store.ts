@@ -1,0 +1,73 @@
+/** The durable side of the lease table: dhcp_leases rows (migration 0005), one per address. */
+
+import type { Kysely } from 'kysely';
+import type { LeaseRecord, LeaseState } from './leases.js';
+
+interface DhcpLeaseRow {
+  address: string;
+  mac: string | null;
+  subnet: string;
+  state: string;
+  expires_at: number | string | bigint;
+  hostname: string | null;
+  client_id: string | null;
+  updated: string;
+}
+
+interface LeaseTables {
+  dhcp_leases: DhcpLeaseRow;
+}
+
+const STATES: ReadonlySet<string> = new Set<LeaseState>(['offered', 'bound', 'declined', 'released']);
+
+export async function loadLeases(db: Kysely<unknown>): Promise<LeaseRecord[]> {
+  const rows = await (db as Kysely<LeaseTables>).selectFrom('dhcp_leases').selectAll().execute();
+  return rows
+    .filter((row) => STATES.has(row.state))
+    .map((row) => ({
+      address: row.address,
+      mac: row.mac,
+      subnet: row.subnet,
+      state: row.state as LeaseState,
+      expiresAt: Number(row.expires_at),
+      hostname: row.hostname,
+      clientId: row.client_id,
+    }));
+}
+
+/** Rows per INSERT: well under SQLite's 32,766 bound parameters at 8 per row. */
+const ROWS_PER_STATEMENT = 500;
+
+/** Upserts by address, in the caller's transaction. Later records of one address win. */
+export async function saveLeases(db: Kysely<unknown>, records: readonly LeaseRecord[], updated: string): Promise<void> {
+  const latest = new Map<string, LeaseRecord>();
+  for (const record of records) latest.set(record.address, record);
+  const rows: DhcpLeaseRow[] = [...latest.values()].map((record) => ({
+    address: record.address,
+    mac: record.mac,
+    subnet: record.subnet,
+    state: record.state,
+    expires_at: record.expiresAt,
+    hostname: record.hostname,
+    client_id: record.clientId,
+    updated,
+  }));
+  const leases = db as Kysely<LeaseTables>;
+  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+    await leases
+      .insertInto('dhcp_leases')
+      .values(rows.slice(i, i + ROWS_PER_STATEMENT))
+      .onConflict((conflict) =>
+        conflict.column('address').doUpdateSet((eb) => ({
+          mac: eb.ref('excluded.mac'),
+          subnet: eb.ref('excluded.subnet'),
+          state: eb.ref('excluded.state'),
+          expires_at: eb.ref('excluded.expires_at'),
+          hostname: eb.ref('excluded.hostname'),
+          client_id: eb.ref('excluded.client_id'),
+          updated: eb.ref('excluded.updated'),
+        })),
+      )
+      .execute();
+  }
+}
