@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { auditRoutes } from '../audit/routes.js';
 import { tokenRoutes } from '../auth/routes.js';
+import { dhcpRoutes } from '../boot/dhcp/routes.js';
 import { eventRoutes } from '../events/routes.js';
 import { fleetRoutes } from '../fleet/routes.js';
 import type { FleetSync } from '../fleet/sync.js';
@@ -115,6 +116,7 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
   await app.register(tokenRoutes, { tokens: services.tokens });
   await app.register(auditRoutes, { audit: services.audit });
   await app.register(fleetRoutes, { fleet: services.fleet, sync: options.sync ?? null });
+  await app.register(dhcpRoutes, { store: services.store, now: () => services.clock.now().getTime() });
   await app.register(eventRoutes, {
     events: services.events,
     pollMs: options.eventPollMs ?? 1000,

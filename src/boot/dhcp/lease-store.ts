@@ -71,3 +71,20 @@ export async function saveLeases(db: Kysely<unknown>, records: readonly LeaseRec
       .execute();
   }
 }
+
+export interface LeaseFilter {
+  mac?: string | undefined;
+  state?: LeaseState | undefined;
+  subnet?: string | undefined;
+}
+
+/** A page of leases by address, with the total that match; for /api/dhcp/leases/. */
+export async function listLeases(db: Kysely<unknown>, filter: LeaseFilter, window: { limit: number; offset: number }): Promise<{ count: number; rows: DhcpLeaseRow[] }> {
+  let query = (db as Kysely<LeaseTables>).selectFrom('dhcp_leases');
+  if (filter.mac !== undefined) query = query.where('mac', '=', filter.mac);
+  if (filter.state !== undefined) query = query.where('state', '=', filter.state);
+  if (filter.subnet !== undefined) query = query.where('subnet', '=', filter.subnet);
+  const { count } = await query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
+  const rows = await query.selectAll().orderBy('address').limit(window.limit).offset(window.offset).execute();
+  return { count: Number(count), rows };
+}
