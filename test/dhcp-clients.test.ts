@@ -1,9 +1,7 @@
 /**
  * The DHCP server against real clients (busybox udhcpc, ISC dhclient) over a veth pair between two network
  * namespaces, with reservations and subnets from a real store. Needs root; skipped otherwise.
- *
- * Run as a file with HANGAR_DHCP_TEST_SERVER set, this module is instead the server process: it starts DhcpServer
- * on the store and interface it is given, prints 'ready', and on SIGTERM stops and prints its counters.
+ * The server runs in its namespace as test/lab/dhcp-server-process.ts.
  */
 
 import { after, before, describe, test } from 'node:test';
@@ -15,36 +13,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
 import { openServices } from '../src/main.js';
-import { DhcpServer } from '../src/boot/dhcp/server.js';
 import type { Principal } from '../src/auth/principal.js';
 
-const SERVER_ROLE = process.env.HANGAR_DHCP_TEST_SERVER;
+const DHCP_SERVER_SCRIPT = fileURLToPath(new URL('./lab/dhcp-server-process.js', import.meta.url));
 
-async function runServer(dataDir: string, iface: string): Promise<void> {
-  const services = await openServices({ dataDir });
-  const server = await DhcpServer.start({
-    store: services.store,
-    events: services.events,
-    interfaces: [iface],
-    httpPort: 8080,
-    reloadSeconds: 2,
-    log: (message, fields) => process.stderr.write(`${message} ${JSON.stringify(fields ?? {})}\n`),
-  });
-  process.stdout.write('ready\n');
-  process.once('SIGTERM', () => {
-    void (async () => {
-      await server.stop();
-      process.stdout.write(`counters ${JSON.stringify(server.counters)}\n`);
-      await services.store.close();
-      process.exit(0);
-    })();
-  });
-}
-
-if (SERVER_ROLE !== undefined) {
-  const [dataDir, iface] = SERVER_ROLE.split(',');
-  await runServer(dataDir!, iface!);
-} else {
+{
   const isRoot = process.getuid?.() === 0;
   const tag = `hgd-${process.pid}`;
   const serverNs = `${tag}-s`;
@@ -92,9 +65,7 @@ if (SERVER_ROLE !== undefined) {
     }
 
     async function startServer(): Promise<void> {
-      const script = fileURLToPath(import.meta.url);
-      const child = spawn('ip', ['netns', 'exec', serverNs, process.execPath, script], {
-        env: { ...process.env, HANGAR_DHCP_TEST_SERVER: `${dir},${serverIf}` },
+      const child = spawn('ip', ['netns', 'exec', serverNs, process.execPath, DHCP_SERVER_SCRIPT, dir, serverIf], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       server = child;
@@ -119,7 +90,9 @@ if (SERVER_ROLE !== undefined) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       // `ip netns exec` execs node in place, so this pid is the server's.
       child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+      clearTimeout(timer); // a pending timer would hold the test process open
       if (child.exitCode === null) child.kill('SIGKILL');
     }
 

@@ -6,6 +6,7 @@ import { parseDuration } from '../core/duration.js';
 import { InvalidError } from '../core/errors.js';
 import type { Services } from '../main.js';
 import { HANGAR_VERSION } from '../version.js';
+import { registerExportCommands } from './export.js';
 import { registerFleetCommands } from './fleet.js';
 import { registerInventoryCommands } from './inventory.js';
 import { fail, printJson, printRows } from './output.js';
@@ -164,5 +165,6 @@ audit
 
 registerInventoryCommands(program);
 registerFleetCommands(program);
+registerExportCommands(program, withServices);
 
 program.parseAsync(process.argv).catch(fail);
