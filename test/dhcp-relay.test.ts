@@ -2,7 +2,7 @@
  * The DHCP server behind a relay agent: ISC dhcrelay forwards two client segments to Hangar on a separate uplink
  * network, with option 82 added, and busybox udhcpc on each segment must get an address of its own segment's subnet.
  * Five network namespaces (server, relay, two clients) joined by veth pairs. Needs root and dhcrelay; skipped otherwise.
- * The server runs in its namespace as test/lab/dhcp-server-process.ts.
+ * The server is `hangar serve --dhcp` in its own namespace.
  */
 
 import { after, before, describe, test } from 'node:test';
@@ -15,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
 import { openServices } from '../src/main.js';
 import type { Principal } from '../src/auth/principal.js';
+import { HANGAR_BIN } from './lab/hangar-process.js';
 
-const DHCP_SERVER_SCRIPT = fileURLToPath(new URL('./lab/dhcp-server-process.js', import.meta.url));
 const DHCRELAY = '/usr/sbin/dhcrelay';
 
 /** A child started in a namespace; `ip netns exec` execs in place, so the child's pid is the program's own. */
@@ -150,12 +150,13 @@ async function stop(started: Started | null): Promise<void> {
       for (const segment of ['10.252.1.0/24', '10.252.2.0/24']) inNs(ns.server, 'ip', 'route', 'add', segment, 'via', '10.252.0.2');
 
       await seed();
+      // The product as operators run it: `hangar serve --dhcp IFACE`, alone in its namespace.
       server = await startIn(
         ns.server,
         process.execPath,
-        [DHCP_SERVER_SCRIPT, dir, link.serverUp],
-        process.env,
-        /^ready$/m,
+        [HANGAR_BIN, 'serve', '--dhcp', link.serverUp, '--listen', '127.0.0.1:8080'],
+        { ...process.env, HANGAR_DATA: dir, HANGAR_LOG_LEVEL: 'info' },
+        /hangar is serving/,
         20_000,
       );
       // -a adds option 82 (agent circuit and remote id); dhcrelay logs 'Sending on' once its sockets are open.
