@@ -247,8 +247,7 @@ export class DhcpServer {
       try {
         await this.options.store.transaction(async (tx) => {
           await saveLeases(tx.db as unknown as Kysely<unknown>, changes, new Date(this.now()).toISOString());
-          for (const event of events) await this.options.events.append(tx, event);
-          for (const { decision, interfaceName } of decisions) await this.options.events.append(tx, eventOf(decision, interfaceName));
+          await this.options.events.appendMany(tx, [...events, ...decisions.map(({ decision, interfaceName }) => eventOf(decision, interfaceName))]);
         });
       } catch (error) {
         // The engine's table already holds these changes: put it back to what the store says, and stay silent.
