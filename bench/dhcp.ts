@@ -2,8 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openServices } from '../src/main.js';
-import type { Principal } from '../src/auth/principal.js';
+import { seedStore } from '../test/lab/seed.js';
 import { HANGAR_BIN, storeEnv } from '../test/lab/hangar-process.js';
 import { createVethPair, runPerfdhcp, startDhcpServerIn, stopProcess, type ExchangeStats, type VethPair } from '../test/lab/netns.js';
 
@@ -54,32 +53,21 @@ const kea: ServerUnderTest = {
   },
 };
 
-const principal: Principal = { actor: 'bench', scope: 'admin', tenant: null };
 
 const hangar: ServerUnderTest = {
   name: 'hangar',
   async prepare(dir, net) {
-    const services = await openServices({ dataDir: dir });
-    try {
-      await services.inventory.create(
-        services.resources.get('boot.subnet'),
-        [
-          {
-            name: 'bench',
-            prefix: SUBNET.prefix,
-            pools: [`${SUBNET.poolStart}-${SUBNET.poolEnd}`],
-            router: SERVER_ADDRESS,
-            dns_servers: [SERVER_ADDRESS],
-            lease_time: SUBNET.leaseSeconds,
-            mode: 'serve',
-          },
-        ],
-        principal,
-        ['body'],
-      );
-    } finally {
-      await services.store.close();
-    }
+    await seedStore(dir, async (create) => {
+      await create('boot.subnet', {
+        name: 'bench',
+        prefix: SUBNET.prefix,
+        pools: [`${SUBNET.poolStart}-${SUBNET.poolEnd}`],
+        router: SERVER_ADDRESS,
+        dns_servers: [SERVER_ADDRESS],
+        lease_time: SUBNET.leaseSeconds,
+        mode: 'serve',
+      });
+    });
     const env = { ...storeEnv({ dataDir: dir }), HANGAR_LOG_LEVEL: 'warn' };
     return { argv: [process.execPath, HANGAR_BIN, 'serve', '--listen', '127.0.0.1:0', '--dhcp', net.serverIf], env };
   },

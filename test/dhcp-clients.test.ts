@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
 import { openServices } from '../src/main.js';
-import type { Principal } from '../src/auth/principal.js';
+import { seedStore } from './lab/seed.js';
 
 const DHCP_SERVER_SCRIPT = fileURLToPath(new URL('./lab/dhcp-server-process.js', import.meta.url));
 
@@ -26,7 +26,6 @@ const DHCP_SERVER_SCRIPT = fileURLToPath(new URL('./lab/dhcp-server-process.js',
   const clientIf = `hgc${process.pid}`.slice(0, 15);
   const RESERVED_MAC = '02:00:0a:fb:00:14';
   const UNKNOWN_MAC = '02:00:0a:fb:00:99';
-  const principal: Principal = { actor: 'test', scope: 'admin', tenant: null };
 
   const run = (...args: string[]): string => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 30_000 });
   const inClient = (...args: string[]): string => run('ip', 'netns', 'exec', clientNs, ...args);
@@ -38,12 +37,7 @@ const DHCP_SERVER_SCRIPT = fileURLToPath(new URL('./lab/dhcp-server-process.js',
     const dhclientPids: number[] = [];
 
     async function seed(): Promise<void> {
-      const services = await openServices({ dataDir: dir });
-      try {
-              const create = async (objectType: string, item: Record<string, unknown>): Promise<number> => {
-          const [row] = await services.inventory.create(services.resources.get(objectType), [item], principal, ['body']);
-          return Number(row!.id);
-        };
+      await seedStore(dir, async (create) => {
         const site = await create('dcim.site', { name: 'Lab', slug: 'lab' });
         const manufacturer = await create('dcim.manufacturer', { name: 'Acme', slug: 'acme' });
         const deviceType = await create('dcim.devicetype', { manufacturer, model: 'X1', slug: 'x1' });
@@ -59,9 +53,7 @@ const DHCP_SERVER_SCRIPT = fileURLToPath(new URL('./lab/dhcp-server-process.js',
           dns_servers: ['10.251.0.1'],
           domain_name: 'lab.example',
         });
-      } finally {
-        await services.store.close();
-      }
+      });
     }
 
     async function startServer(): Promise<void> {

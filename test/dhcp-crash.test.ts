@@ -13,14 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { openServices } from '../src/main.js';
-import type { Principal } from '../src/auth/principal.js';
+import { seedStore } from './lab/seed.js';
 import { HANGAR_BIN, storeEnv } from './lab/hangar-process.js';
 import { createVethPair, runPerfdhcp, startDhcpServerIn, stopProcess, type PerfdhcpResult, type VethPair } from './lab/netns.js';
 
 const SERVER_ADDRESS = '10.64.0.1';
 const CLIENT_ADDRESS = '10.127.255.254';
 const RATE = 1000;
-const principal: Principal = { actor: 'test', scope: 'admin', tenant: null };
 
 const isRoot = process.getuid?.() === 0;
 const skip = !isRoot ? 'needs root for network namespaces' : !existsSync('/usr/sbin/perfdhcp') ? 'needs perfdhcp' : false;
@@ -49,13 +48,9 @@ describe('DHCP leases survive SIGKILL under load', { skip }, () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hangar-dhcp-crash-'));
     net = createVethPair(`hgk${process.pid}`, `${SERVER_ADDRESS}/10`, `${CLIENT_ADDRESS}/10`);
-    const services = await openServices({ dataDir: dir });
-    try {
-      const subnet = { name: 'crash', prefix: '10.64.0.0/10', pools: ['10.65.0.0-10.126.255.255'], router: SERVER_ADDRESS, lease_time: 4000 };
-      await services.inventory.create(services.resources.get('boot.subnet'), [subnet], principal, ['body']);
-    } finally {
-      await services.store.close();
-    }
+    await seedStore(dir, async (create) => {
+      await create('boot.subnet', { name: 'crash', prefix: '10.64.0.0/10', pools: ['10.65.0.0-10.126.255.255'], router: SERVER_ADDRESS, lease_time: 4000 });
+    });
 
     server = await startServer();
     const loaded = runPerfdhcp(net.clientNs, CLIENT_ADDRESS, SERVER_ADDRESS, { rate: RATE, seconds: 4, checkUniqueness: true });

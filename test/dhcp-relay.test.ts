@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
 import { openServices } from '../src/main.js';
-import type { Principal } from '../src/auth/principal.js';
+import { seedStore } from './lab/seed.js';
 import { HANGAR_BIN } from './lab/hangar-process.js';
 
 const DHCRELAY = '/usr/sbin/dhcrelay';
@@ -72,7 +72,6 @@ async function stop(started: Started | null): Promise<void> {
   };
   const MAC_A = '02:00:0a:fc:01:99';
   const MAC_B = '02:00:0a:fc:02:99';
-  const principal: Principal = { actor: 'test', scope: 'admin', tenant: null };
 
   const run = (...args: string[]): string => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 30_000 });
   const inNs = (name: string, ...args: string[]): string => run('ip', 'netns', 'exec', name, ...args);
@@ -83,12 +82,7 @@ async function stop(started: Started | null): Promise<void> {
     let relay: Started | null = null;
 
     async function seed(): Promise<void> {
-      const services = await openServices({ dataDir: dir });
-      try {
-        const create = async (objectType: string, item: Record<string, unknown>): Promise<number> => {
-          const [row] = await services.inventory.create(services.resources.get(objectType), [item], principal, ['body']);
-          return Number(row!.id);
-        };
+      await seedStore(dir, async (create) => {
         for (const segment of [1, 2]) {
           await create('boot.subnet', {
             name: `segment-${segment}`,
@@ -99,9 +93,7 @@ async function stop(started: Started | null): Promise<void> {
             domain_name: `segment${segment}.example`,
           });
         }
-      } finally {
-        await services.store.close();
-      }
+      });
     }
 
     async function leaseRows(): Promise<Array<{ address: string; mac: string | null; state: string }>> {
