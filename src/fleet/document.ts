@@ -4,7 +4,7 @@ import { load as loadYaml, YAMLException } from 'js-yaml';
 import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { InvalidError } from '../core/errors.js';
 import { formatAddress, formatAddressWithMask, normalizeMac, parseAddressWithMask, parsePrefix } from '../core/net/index.js';
-import { normalizeIpv4, normalizeListItem, type Field } from '../inventory/model.js';
+import { isRequired, normalizeIpv4, normalizeListItem, type Field } from '../inventory/model.js';
 import type { FleetValue, Kind } from './kinds.js';
 
 /**
@@ -153,10 +153,6 @@ function interfaceAddressSchema(): Json {
 /** Fields the flattener fills in, never written in the repository (a device's primary address). */
 function isDerived(kind: Kind, name: string): boolean {
   return kind.list === 'devices' && name === 'primary_ip4';
-}
-
-function isRequired(field: Field): boolean {
-  return (field.type === 'ref' || field.type === 'string') && field.required === true;
 }
 
 function fieldSchema(kind: Kind, name: string, field: Field): Json {

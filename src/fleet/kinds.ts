@@ -1,4 +1,4 @@
-import { columnDefault, type Field, type Resource } from '../inventory/model.js';
+import { columnDefault, readColumn, type Field, type Resource } from '../inventory/model.js';
 import type { ResourceRegistry } from '../inventory/registry.js';
 
 /**
@@ -173,23 +173,7 @@ export class Kind {
   /** The value a field has when the repository leaves it out, in repository form. */
   defaultValue(repoName: string): FleetValue {
     const field = this.field(repoName);
-    return field.type === 'ref' ? null : valueOfColumn(field, columnDefault(field));
-  }
-}
-
-/** A stored column value in repository form (references aside: they become keys through the snapshot). */
-export function valueOfColumn(field: Field, raw: unknown): FleetValue {
-  if (raw === null || raw === undefined) return null;
-  switch (field.type) {
-    case 'boolean':
-      return Boolean(raw);
-    case 'integer':
-    case 'decimal':
-      return Number(raw);
-    case 'list':
-      return JSON.parse(String(raw)) as string[];
-    default:
-      return String(raw);
+    return field.type === 'ref' ? null : readColumn(field, columnDefault(field));
   }
 }
 

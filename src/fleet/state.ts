@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { DynamicDatabase, Row } from '../inventory/model.js';
 import { columnOf } from '../inventory/registry.js';
-import { valueOfColumn, type FleetValue, type Kind } from './kinds.js';
+import { readColumn, type DynamicDatabase, type Row } from '../inventory/model.js';
+import type { FleetValue, Kind } from './kinds.js';
 import type { CurrentObject, CurrentState } from './plan.js';
 
 /** The store's objects of every kind in repository form, with what fleet-as-code manages; read in one pass. */
@@ -89,7 +89,7 @@ function valueOf(kind: Kind, name: string, row: Row, keys: Map<string, Map<numbe
   }
   const raw = row[columnOf(kind.toResource.get(name) ?? name, field)];
   if (field.type === 'ref') return refKey(keys, field.to, raw);
-  return valueOfColumn(field, raw);
+  return readColumn(field, raw);
 }
 
 function refKey(keys: Map<string, Map<number, string>>, objectType: string, id: unknown): string | null {

@@ -173,6 +173,26 @@ export function columnDefault(field: Field): unknown {
   }
 }
 
+/** A stored column value as the API shows it (references and choices aside: they need more than the column). */
+export function readColumn(field: Field, raw: unknown): string | number | boolean | null | string[] {
+  if (field.type === 'list') return JSON.parse(String(raw ?? '[]')) as string[];
+  if (raw === null || raw === undefined) return null;
+  switch (field.type) {
+    case 'boolean':
+      return Boolean(raw);
+    case 'integer':
+    case 'decimal':
+      return Number(raw);
+    default:
+      return String(raw);
+  }
+}
+
+/** A field a create must give: it has no default. */
+export function isRequired(field: Field): boolean {
+  return columnDefault(field) === undefined;
+}
+
 /** `192.0.2.1` in canonical form; InvalidError naming `at` otherwise. */
 export function normalizeIpv4(value: unknown, at: string): string {
   if (typeof value !== 'string') throw new InvalidError(`${at}: must be an IPv4 address`, at);

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { choice, type DynamicDatabase, type Resource, type Row, type SerializeContext } from './model.js';
+import { choice, readColumn, type DynamicDatabase, type Resource, type Row, type SerializeContext } from './model.js';
 import { columnOf, hasTags, type ResourceRegistry } from './registry.js';
 
 type Json = Record<string, unknown>;
@@ -80,15 +80,8 @@ export class Serializer {
         return this.brief(field.to, raw as number | null);
       case 'choice':
         return choice(field.choices, raw);
-      case 'boolean':
-        return raw === null || raw === undefined ? null : Boolean(raw);
-      case 'integer':
-      case 'decimal':
-        return raw === null || raw === undefined ? null : Number(raw);
-      case 'list':
-        return JSON.parse(String(raw ?? '[]')) as unknown;
       default:
-        return raw ?? null;
+        return readColumn(field, raw);
     }
   }
 

@@ -7,7 +7,7 @@ import { normalizeMac } from '../core/net/index.js';
 import type { EventLog } from '../events/log.js';
 import type { Store, Tx } from '../store/store.js';
 import { filtersFor, parseFilters, whereSql } from './filters.js';
-import { columnDefault, normalizeIpv4, normalizeListItem, type CustomFilter, type DynamicDatabase, type Field, type FilterCondition, type Resource, type Row, type WriteContext } from './model.js';
+import { columnDefault, isRequired, normalizeIpv4, normalizeListItem, type CustomFilter, type DynamicDatabase, type Field, type FilterCondition, type Resource, type Row, type WriteContext } from './model.js';
 import { columnOf, hasTags, type ResourceRegistry } from './registry.js';
 import { Serializer } from './serializer.js';
 
@@ -484,6 +484,3 @@ function isCalendarDate(text: string): boolean {
   return !Number.isNaN(day.getTime()) && day.toISOString().slice(0, 10) === text;
 }
 
-function isRequired(field: Field): boolean {
-  return columnDefault(field) === undefined;
-}
