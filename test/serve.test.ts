@@ -46,10 +46,10 @@ for (const backend of testBackends) {
     });
     after(async () => database.drop());
 
-    test('on a fresh store, serve answers /api/status/ within a second of start, and SIGTERM stops it cleanly', async () => {
+    // How fast it answers is bench/startup's job: a timed assertion here would fail on a loaded CI machine.
+    test('on a fresh store, serve answers /api/status/, and SIGTERM stops it cleanly', async () => {
       const server = await startHangar(database.location);
       try {
-        assert.ok(server.readyAfterMs < 1000, `ready after ${Math.round(server.readyAfterMs)} ms`);
         const status = await (await fetch(`${server.url}/api/status/`)).json();
         assert.equal(status.database, backend);
       } finally {
