@@ -1,10 +1,9 @@
 // Bundles the compiled CLI into one file, dist/hangar.mjs: Node loads one module instead of about a thousand,
-// which halves start-up time (`hangar serve` must answer within a second). Native addons stay external.
+// which halves start-up time. Worker threads get bundles of their own beside it, at the path their compiled
+// module has relative to its parent's (see src/boot/dhcp/lease-writer.ts). Native addons stay external.
 import { build } from 'esbuild';
 
-await build({
-  entryPoints: ['dist/src/cli/hangar.js'],
-  outfile: 'dist/hangar.mjs',
+const common = {
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -13,4 +12,7 @@ await build({
   // Bundled CommonJS dependencies call require(); give them Node's.
   banner: { js: "import { createRequire as __hangarRequire } from 'node:module'; const require = __hangarRequire(import.meta.url);" },
   logLevel: 'warning',
-});
+};
+
+await build({ ...common, entryPoints: ['dist/src/cli/hangar.js'], outfile: 'dist/hangar.mjs' });
+await build({ ...common, entryPoints: ['dist/src/boot/dhcp/lease-writer-worker.js'], outfile: 'dist/lease-writer-worker.js' });

@@ -11,8 +11,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sql, type Kysely } from 'kysely';
-import { openServices } from '../src/main.js';
+import { storedLeases } from './lab/dhcp-leases.js';
 import { seedStore } from './lab/seed.js';
 
 const DHCP_SERVER_SCRIPT = fileURLToPath(new URL('./lab/dhcp-server-process.js', import.meta.url));
@@ -88,16 +87,7 @@ const DHCP_SERVER_SCRIPT = fileURLToPath(new URL('./lab/dhcp-server-process.js',
       if (child.exitCode === null) child.kill('SIGKILL');
     }
 
-    async function leaseRows(): Promise<Array<{ address: string; mac: string | null; state: string; hostname: string | null }>> {
-      const services = await openServices({ dataDir: dir });
-      try {
-        const db = services.store.db as unknown as Kysely<unknown>;
-        const rows = await sql<{ address: string; mac: string | null; state: string; hostname: string | null }>`select address, mac, state, hostname from dhcp_leases order by address`.execute(db);
-        return rows.rows;
-      } finally {
-        await services.store.close();
-      }
-    }
+    const leaseRows = () => storedLeases(dir);
 
     /** A dhclient hook that configures the address (so RELEASE can be sent from it) and records what it got. */
     function dhclientScript(out: string): string {

@@ -11,8 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql, type Kysely } from 'kysely';
-import { openServices } from '../src/main.js';
+import { storedLeases, type StoredLease } from './lab/dhcp-leases.js';
 import { seedStore } from './lab/seed.js';
 import { HANGAR_BIN, storeEnv } from './lab/hangar-process.js';
 import { createVethPair, runPerfdhcp, startDhcpServerIn, stopProcess, type PerfdhcpResult, type VethPair } from './lab/netns.js';
@@ -24,18 +23,12 @@ const RATE = 1000;
 const isRoot = process.getuid?.() === 0;
 const skip = !isRoot ? 'needs root for network namespaces' : !existsSync('/usr/sbin/perfdhcp') ? 'needs perfdhcp' : false;
 
-interface LeaseRow {
-  address: string;
-  mac: string | null;
-  state: string;
-}
-
 describe('DHCP leases survive SIGKILL under load', { skip }, () => {
   let dir = '';
   let net: VethPair | null = null;
   let server: ChildProcess | null = null;
   const runs: PerfdhcpResult[] = [];
-  let rows: LeaseRow[] = [];
+  let rows: StoredLease[] = [];
 
   const startServer = async (): Promise<ChildProcess> =>
     startDhcpServerIn(
@@ -63,13 +56,7 @@ describe('DHCP leases survive SIGKILL under load', { skip }, () => {
     await stopProcess(server);
     server = null;
 
-    const reopened = await openServices({ dataDir: dir });
-    try {
-      const db = reopened.store.db as unknown as Kysely<unknown>;
-      rows = (await sql<LeaseRow>`select address, mac, state from dhcp_leases`.execute(db)).rows;
-    } finally {
-      await reopened.store.close();
-    }
+    rows = await storedLeases(dir);
   });
 
   after(async () => {

@@ -12,8 +12,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sql, type Kysely } from 'kysely';
-import { openServices } from '../src/main.js';
+import { storedLeases } from './lab/dhcp-leases.js';
 import { seedStore } from './lab/seed.js';
 import { HANGAR_BIN } from './lab/hangar-process.js';
 
@@ -96,16 +95,7 @@ async function stop(started: Started | null): Promise<void> {
       });
     }
 
-    async function leaseRows(): Promise<Array<{ address: string; mac: string | null; state: string }>> {
-      const services = await openServices({ dataDir: dir });
-      try {
-        const db = services.store.db as unknown as Kysely<unknown>;
-        const rows = await sql<{ address: string; mac: string | null; state: string }>`select address, mac, state from dhcp_leases order by address`.execute(db);
-        return rows.rows;
-      } finally {
-        await services.store.close();
-      }
-    }
+    const leaseRows = () => storedLeases(dir);
 
     function udhcpc(client: string, iface: string): string {
       const script = join(dir, 'udhcpc-script');

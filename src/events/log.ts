@@ -13,6 +13,8 @@ export interface EventInput {
   subject: string;
   actor?: string | null;
   data?: Record<string, unknown>;
+  /** When it happened, ISO 8601, for events recorded after the fact (a journal being indexed); default now. */
+  time?: string;
 }
 
 export interface HangarEvent {
@@ -52,7 +54,7 @@ export class EventLog {
     const row = await tx.db
       .insertInto('events')
       .values({
-        time: this.clock.now().toISOString(),
+        time: input.time ?? this.clock.now().toISOString(),
         type: input.type,
         subject: input.subject,
         actor: input.actor ?? null,
@@ -71,8 +73,8 @@ export class EventLog {
   async appendMany(tx: Tx, inputs: readonly EventInput[]): Promise<void> {
     if (inputs.length === 0) return;
     await tx.lock('journal');
-    const time = this.clock.now().toISOString();
-    const rows = inputs.map((input) => ({ time, type: input.type, subject: input.subject, actor: input.actor ?? null, data: JSON.stringify(input.data ?? {}) }));
+    const now = this.clock.now().toISOString();
+    const rows = inputs.map((input) => ({ time: input.time ?? now, type: input.type, subject: input.subject, actor: input.actor ?? null, data: JSON.stringify(input.data ?? {}) }));
     // Five parameters a row: well under SQLite's 32,766 and PostgreSQL's 65,535 per statement.
     for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) await tx.db.insertInto('events').values(rows.slice(start, start + ROWS_PER_INSERT)).execute();
     tx.onCommit(() => this.wakeups.emit('appended'));
@@ -94,6 +96,11 @@ export class EventLog {
     const ordered = filter.afterId !== undefined ? query.orderBy('id', 'asc') : query.orderBy('id', 'desc');
     const rows = await ordered.limit(filter.limit).execute();
     return rows.map((row) => ({ ...row, id: Number(row.id), data: JSON.parse(row.data) as Record<string, unknown> }));
+  }
+
+  /** Wakes this process's listeners for events committed through another connection (a worker thread's). */
+  announceAppended(): void {
+    this.wakeups.emit('appended');
   }
 
   /** Calls `listener` whenever this process commits new events. Returns the unsubscribe function. */

@@ -30,6 +30,8 @@ export class Store {
     readonly db: Kysely<Database>,
     readonly backend: Backend,
     readonly description: string,
+    /** Where it is, so a worker thread can open a connection of its own. */
+    readonly location: StoreLocation,
   ) {}
 
   /** Opens the store and applies pending migrations. */
@@ -53,12 +55,12 @@ export class Store {
       // Each driver is loaded only when chosen: start-up time matters for `hangar serve` and every CLI command.
       const { openPostgres } = await import('./postgres.js');
       const { dialect } = openPostgres(url);
-      return new Store(new Kysely<Database>({ dialect }), 'postgres', url.replace(/:[^:@/]*@/, ':***@'));
+      return new Store(new Kysely<Database>({ dialect }), 'postgres', url.replace(/:[^:@/]*@/, ':***@'), location);
     }
     const { openSqlite } = await import('./sqlite.js');
     mkdirSync(location.dataDir, { recursive: true });
     const file = join(location.dataDir, 'hangar.sqlite');
-    return new Store(new Kysely<Database>({ dialect: openSqlite(file) }), 'sqlite', file);
+    return new Store(new Kysely<Database>({ dialect: openSqlite(file) }), 'sqlite', file, location);
   }
 
   private async migrate(): Promise<void> {

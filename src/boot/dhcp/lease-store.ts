@@ -1,6 +1,11 @@
-/** The durable side of the lease table: dhcp_leases rows (migration 0005), one per address. */
+/**
+ * The stored side of the lease table: dhcp_leases rows (migration 0005), one per address, indexed from the lease
+ * journal; and how far each journal has been indexed (dhcp_journals, migration 0006).
+ */
 
+import { hostname } from 'node:os';
 import type { Kysely } from 'kysely';
+import type { JournalLease, JournalPosition } from './lease-journal.js';
 import type { LeaseRecord, LeaseState } from './leases.js';
 
 interface DhcpLeaseRow {
@@ -16,6 +21,7 @@ interface DhcpLeaseRow {
 
 interface LeaseTables {
   dhcp_leases: DhcpLeaseRow;
+  dhcp_journals: { journal: string; segment: number | string | bigint; byte_offset: number | string | bigint };
 }
 
 const STATES: ReadonlySet<string> = new Set<LeaseState>(['offered', 'bound', 'declined', 'released']);
@@ -39,10 +45,10 @@ export async function loadLeases(db: Kysely<unknown>): Promise<LeaseRecord[]> {
 const ROWS_PER_STATEMENT = 500;
 
 /** Upserts by address, in the caller's transaction. Later records of one address win. */
-export async function saveLeases(db: Kysely<unknown>, records: readonly LeaseRecord[], updated: string): Promise<void> {
-  const latest = new Map<string, LeaseRecord>();
-  for (const record of records) latest.set(record.address, record);
-  const rows: DhcpLeaseRow[] = [...latest.values()].map((record) => ({
+export async function saveLeases(db: Kysely<unknown>, changes: readonly JournalLease[]): Promise<void> {
+  const latest = new Map<string, JournalLease>();
+  for (const change of changes) latest.set(change.lease.address, change);
+  const rows: DhcpLeaseRow[] = [...latest.values()].map(({ lease: record, updated }) => ({
     address: record.address,
     mac: record.mac,
     subnet: record.subnet,
@@ -87,4 +93,24 @@ export async function listLeases(db: Kysely<unknown>, filter: LeaseFilter, windo
   const { count } = await query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
   const rows = await query.selectAll().orderBy('address').limit(window.limit).offset(window.offset).execute();
   return { count: Number(count), rows };
+}
+
+/** A journal's name in dhcp_journals: its host and directory, so servers sharing a PostgreSQL store keep apart. */
+export function journalName(journalDir: string): string {
+  return `${hostname()}:${journalDir}`;
+}
+
+/** Where the store's indexing of a journal stopped; segment 0 when it never started. */
+export async function indexedPosition(db: Kysely<unknown>, journal: string): Promise<JournalPosition> {
+  const row = await (db as Kysely<LeaseTables>).selectFrom('dhcp_journals').select(['segment', 'byte_offset']).where('journal', '=', journal).executeTakeFirst();
+  return { segment: Number(row?.segment ?? 0), offset: Number(row?.byte_offset ?? 0) };
+}
+
+/** Records, in the caller's transaction, where indexing has got to. */
+export async function setIndexedPosition(db: Kysely<unknown>, journal: string, position: JournalPosition): Promise<void> {
+  await (db as Kysely<LeaseTables>)
+    .insertInto('dhcp_journals')
+    .values({ journal, segment: position.segment, byte_offset: position.offset })
+    .onConflict((conflict) => conflict.column('journal').doUpdateSet({ segment: position.segment, byte_offset: position.offset }))
+    .execute();
 }

@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import { expectStatus, startTestApi, type TestApi } from '../../api/api-fixture.js';
 import { testBackends } from '../../store/database-fixture.js';
 import { saveLeases } from './lease-store.js';
+import type { LeaseState } from './leases.js';
 
 for (const backend of testBackends) {
   describe(`GET /api/dhcp/leases/ (${backend})`, () => {
@@ -11,12 +12,13 @@ for (const backend of testBackends) {
     before(async () => {
       api = await startTestApi(backend);
       const now = api.services.clock.now().getTime();
+      const updated = new Date(now).toISOString();
       await api.services.store.transaction(async (tx) => {
         await saveLeases(tx.db as unknown as Kysely<unknown>, [
           { address: '10.0.0.20', mac: '52:54:00:12:34:56', subnet: 'lab', state: 'bound', expiresAt: now + 3_600_000, hostname: 'node-20', clientId: null },
           { address: '10.0.0.21', mac: '52:54:00:12:34:57', subnet: 'lab', state: 'released', expiresAt: now, hostname: null, clientId: null },
           { address: '10.0.0.22', mac: null, subnet: 'lab', state: 'declined', expiresAt: now + 600_000, hostname: null, clientId: null },
-        ], new Date(now).toISOString());
+        ].map((lease) => ({ lease: { ...lease, state: lease.state as LeaseState }, updated })));
       });
     });
     after(async () => api.close());

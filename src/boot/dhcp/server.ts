@@ -1,12 +1,14 @@
 /**
  * The DHCP server process around the pure engine: pktinfo sockets on ports 67 (and 4011 once a subnet is ProxyDHCP),
- * subnets and reservations from the store, and durable leases. Lease changes are group-committed: every change of
- * the batches that arrived while the previous commit ran goes into one transaction with their events, and the
- * replies that depend on them are sent only after it commits. Replies that change nothing durable (OFFERs, NAKs)
- * go out at once.
+ * subnets and reservations from the store, and durable leases. Lease changes are group-committed to the lease
+ * journal: every change of the batches that arrived while the previous append ran goes into one write and one
+ * fdatasync, with their events, and the replies that depend on them are sent only after it. Replies that change
+ * nothing durable (OFFERs, NAKs) go out at once. The lease writer's thread indexes the journal into the store
+ * (dhcp_leases, events) a fraction of a second behind.
  */
 
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { interfaceIndex, openPktinfoSocket, type PktinfoSocket, type ReceivedDatagram } from '../../core/udp/pktinfo-socket.js';
 import type { EventInput, EventLog } from '../../events/log.js';
@@ -14,7 +16,9 @@ import type { Store } from '../../store/store.js';
 import { DEFAULT_BOOT_FILES, type BootFiles } from './boot-file.js';
 import { decodeDhcpPacket } from './codec.js';
 import { DhcpEngine, type Arrival, type Decision } from './engine.js';
-import { loadLeases, saveLeases } from './lease-store.js';
+import { journalLines, LeaseJournal, type JournalPosition } from './lease-journal.js';
+import { loadLeases } from './lease-store.js';
+import { LeaseWriter } from './lease-writer.js';
 import { LeaseTable } from './leases.js';
 import { loadSiteConfig, type SiteConfig } from './site-config.js';
 
@@ -42,7 +46,7 @@ export interface DhcpCounters {
   malformed: number;
   /** Packets that got no reply, by engine DropReason, plus 'other-interface', 'commit-failed' and 'send-failed'. */
   dropped: Record<string, number>;
-  /** Transactions that made lease changes durable, and the changes in them. */
+  /** Journal appends (write and fdatasync) that made lease changes durable, and the changes in them. */
   commits: number;
   committedChanges: number;
 }
@@ -57,6 +61,10 @@ interface PendingDecision {
 const RELOAD_TRIGGERS = ['dcim.interface.', 'dcim.device.', 'ipam.ipaddress.', 'boot.subnet.'];
 /** After an inventory change, wait this long for more before reloading. */
 const RELOAD_DEBOUNCE_MS = 500;
+/** The journal is indexed into the store this often, so the store is about this far behind. */
+const INDEX_INTERVAL_MS = 250;
+/** On stop, the last segments' indexing is awaited this long; what is left is indexed on the next start. */
+const STOP_INDEX_WAIT_MS = 10_000;
 
 export class DhcpServer {
   readonly counters: DhcpCounters = { received: 0, replied: 0, malformed: 0, dropped: {}, commits: 0, committedChanges: 0 };
@@ -69,6 +77,10 @@ export class DhcpServer {
   /** Events of decisions with nothing durable: they ride along with the next commit. */
   private pendingEvents: EventInput[] = [];
   private committing: Promise<void> | null = null;
+  /** Settles when the journal is indexed up to the last position asked for. */
+  private indexing: Promise<void> = Promise.resolve();
+  private indexRequested: JournalPosition = { segment: 0, offset: 0 };
+  private indexTimer: NodeJS.Timeout | null = null;
   private reloading: Promise<void> | null = null;
   private lastSeenEventId = 0;
   private reloadTimer: NodeJS.Timeout | null = null;
@@ -81,6 +93,8 @@ export class DhcpServer {
     private readonly options: DhcpServerOptions,
     site: SiteConfig,
     leases: LeaseTable,
+    private readonly writer: LeaseWriter,
+    private readonly journal: LeaseJournal,
   ) {
     this.now = options.now ?? Date.now;
     this.leases = leases;
@@ -90,9 +104,21 @@ export class DhcpServer {
   static async start(options: DhcpServerOptions): Promise<DhcpServer> {
     const db = options.store.db as unknown as Kysely<unknown>;
     const site = await loadSiteConfig(db);
+    // The writer indexes what an earlier run journaled before the leases are loaded from the store.
+    const journalDir = join(options.store.location.dataDir, 'dhcp-journal');
+    const writer = await LeaseWriter.start({ location: options.store.location, journalDir }, (problem) =>
+      options.log('dhcp lease journal indexing failed; retrying', { problem }),
+    );
     const leases = new LeaseTable();
-    leases.load(await loadLeases(db));
-    const server = new DhcpServer(options, site, leases);
+    let journal: LeaseJournal;
+    try {
+      leases.load(await loadLeases(db));
+      journal = await LeaseJournal.open(journalDir, writer.nextSegment);
+    } catch (error) {
+      await writer.stop();
+      throw error;
+    }
+    const server = new DhcpServer(options, site, leases, writer, journal);
     server.reportProblems(site);
     server.lastSeenEventId = await server.latestEventId();
     server.resolveInterfaces();
@@ -101,31 +127,43 @@ export class DhcpServer {
       server.openBootServerSocketIfNeeded(site);
     } catch (error) {
       server.closeSockets();
+      await journal.close();
+      await writer.stop();
       throw error;
     }
     server.unsubscribe = options.events.onAppended(() => server.scheduleInventoryCheck());
     server.reloadTimer = setInterval(() => server.reload(), (options.reloadSeconds ?? 30) * 1000);
     server.reloadTimer.unref();
+    server.indexTimer = setInterval(() => server.indexTo(server.journal.position, false), INDEX_INTERVAL_MS);
+    server.indexTimer.unref();
     options.log('dhcp server started', {
       interfaces: [...server.arrivals.values()].map(({ name, addresses }) => ({ name, addresses: addresses.map((a) => a.address) })),
       subnets: site.subnets.map((subnet) => subnet.name),
       reservations: site.reservations.size,
       leases: leases.size,
+      recoveredJournalSegments: writer.recovered,
     });
     return server;
   }
 
-  /** Stops receiving, then waits for the commit in flight (and sends its replies). */
+  /** Stops receiving, waits for the commit in flight (and sends its replies), then indexes the journal's rest. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.unsubscribe?.();
     if (this.reloadTimer) clearInterval(this.reloadTimer);
+    if (this.indexTimer) clearInterval(this.indexTimer);
     if (this.debounceTimer) clearTimeout(this.debounceTimer);
     // Close receiving only after the last commit: its replies still need a socket.
     while (this.committing) await this.committing;
     await this.reloading;
     this.closeSockets();
+    await this.journal.close();
+    this.indexTo(this.journal.position, false);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.indexing, new Promise((resolve) => (timer = setTimeout(resolve, STOP_INDEX_WAIT_MS)))]);
+    clearTimeout(timer);
+    await this.writer.stop();
   }
 
   /** Re-reads subnets, reservations and interface addresses; keeps the old ones if that fails. */
@@ -244,22 +282,37 @@ export class DhcpServer {
       this.pending = [];
       this.pendingEvents = [];
       const changes = decisions.flatMap(({ decision }) => decision.leaseChanges);
+      const allEvents = [...events, ...decisions.map(({ decision, interfaceName }) => eventOf(decision, interfaceName))];
       try {
-        await this.options.store.transaction(async (tx) => {
-          await saveLeases(tx.db as unknown as Kysely<unknown>, changes, new Date(this.now()).toISOString());
-          await this.options.events.appendMany(tx, [...events, ...decisions.map(({ decision, interfaceName }) => eventOf(decision, interfaceName))]);
-        });
+        const finished = await this.journal.append(journalLines(changes, allEvents, new Date(this.now()).toISOString()));
+        if (finished) this.indexTo(finished, true);
       } catch (error) {
-        // The engine's table already holds these changes: put it back to what the store says, and stay silent.
-        this.options.log('dhcp lease commit failed; the replies are not sent', { error: String(error), changes: changes.length });
+        // The engine's table already holds these changes: put it back to what is durable, and stay silent.
+        this.options.log('dhcp lease journal append failed; the replies are not sent', { error: String(error), changes: changes.length });
         for (const { decision } of decisions) if (decision.reply) this.drop('commit-failed');
+        this.indexTo(this.journal.position, false);
+        await this.indexing;
         await this.reloadLeases();
         continue;
       }
-      this.counters.commits++;
-      this.counters.committedChanges += changes.length;
+      if (changes.length > 0) {
+        this.counters.commits++;
+        this.counters.committedChanges += changes.length;
+      }
       for (const { decision, socket } of decisions) this.send(decision, socket);
     }
+  }
+
+  /** Asks the lease writer to index the journal up to `position`, unless it was asked already. */
+  private indexTo(position: JournalPosition, finished: boolean): void {
+    const asked = this.indexRequested;
+    if (!finished && position.segment === asked.segment && position.offset <= asked.offset) return;
+    this.indexRequested = position;
+    this.indexing = this.writer.index(position, finished).then(
+      () => this.options.events.announceAppended(),
+      // Only when the thread died: the journal stays on disk and the next start indexes it.
+      (error: unknown) => this.options.log('dhcp lease journal indexing stopped', { position, error: String(error) }),
+    );
   }
 
   private async reloadLeases(): Promise<void> {

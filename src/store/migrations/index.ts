@@ -5,6 +5,7 @@ import { ipamRuns } from './0002_ipam_runs.js';
 import { inventory } from './0003_inventory.js';
 import { bootFleet } from './0004_boot_fleet.js';
 import { dhcpLeases } from './0005_dhcp_leases.js';
+import { dhcpJournal } from './0006_dhcp_journal.js';
 
 /**
  * The one migration history. Each entry is a function of the backend, because a few column types differ
@@ -16,6 +17,7 @@ const history: ReadonlyArray<[string, (backend: Backend) => Migration]> = [
   ['0003_inventory', inventory],
   ['0004_boot_fleet', bootFleet],
   ['0005_dhcp_leases', dhcpLeases],
+  ['0006_dhcp_journal', dhcpJournal],
 ];
 
 export function migrationProvider(backend: Backend): MigrationProvider {
