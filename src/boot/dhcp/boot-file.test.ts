@@ -113,7 +113,7 @@ describe('decideBoot: iPXE gets its per-machine script, so the chain never loops
     assert.deepEqual(decision, {
       kind: 'ipxe',
       file: `http://10.0.0.10:8080/boot/ipxe/${MAC}`,
-      nextServer: null,
+      nextServer: '10.0.0.10', // iPXE wants next-server in a ProxyDHCP answer
       vendorClass: 'PXEClient',
       discoveryControl: false,
       architecture: null,

@@ -93,7 +93,8 @@ export function decideBoot(client: BootClient, files: BootFiles, servers: BootSe
   if (isIpxe) {
     if (client.chaddr === null) return { kind: 'unsupported', reason: 'iPXE client without an Ethernet MAC' };
     const file = `${httpBase(servers)}/boot/ipxe/${client.chaddr}`;
-    return { kind: 'ipxe', file, nextServer: null, vendorClass, discoveryControl: false, architecture: null };
+    // siaddr is set although the file is a URL: iPXE takes a ProxyDHCP answer only with next-server and a file.
+    return { kind: 'ipxe', file, nextServer: servers.nextServer ?? servers.serverAddress, vendorClass, discoveryControl: false, architecture: null };
   }
   if (vendorClass === null) return { kind: 'none' };
 

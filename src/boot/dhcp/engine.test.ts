@@ -637,7 +637,7 @@ describe('ProxyDHCP', () => {
     assert.equal(engine.leases.size, 0);
   });
 
-  test('a REQUEST on port 4011: ACK with the boot information to the client’s address and port', () => {
+  test('a REQUEST on port 4011: ACK with the boot information, broadcast on the link to the client’s port', () => {
     const { engine } = makeEngine();
     const bootItem = Uint8Array.of(0x80, 0x00, 0x00, 0x00);
     const packet = clientPacket({
@@ -656,10 +656,14 @@ describe('ProxyDHCP', () => {
     assert.equal(ack.ciaddr, '10.2.0.77');
     assert.equal(ack.file, 'ipxe.efi');
     assert.equal(ack.siaddr, PROXY_SERVER);
-    assert.deepEqual(decision.reply?.to, { address: '10.2.0.77', port: 4011, ifindex: null, source: PROXY_SERVER });
+    // iPXE answers no ARP for the address until its DHCP is done: a unicast would never leave the server.
+    assert.deepEqual(decision.reply?.to, { address: '255.255.255.255', port: 4011, ifindex: 3, source: PROXY_SERVER });
     assert.deepEqual(ack.options.get(DhcpOption.vendorSpecific), encodePxeVendorOptions([[71, bootItem]]));
     assert.equal(seconds(ack, DhcpOption.leaseTime), undefined);
     assert.equal(engine.leases.size, 0);
+    // A client behind a router is unicast: the router answers ARP.
+    const routed = engine.handle(packet, onPort4011(ON_PROXY_LAN, { address: '10.7.0.77', port: 68 }), NOW);
+    assert.deepEqual(routed.reply?.to, { address: '10.7.0.77', port: 68, ifindex: null, source: PROXY_SERVER });
   });
 
   test('port 4011 ignores non-PXE clients', () => {

@@ -16,7 +16,7 @@ import {
   PxeDiscoveryControl,
   PxeVendorOption,
 } from './options.js';
-import { numberToIpv4, type CompiledSubnet } from './subnet.js';
+import { ipv4ToNumber, numberToIpv4, type CompiledSubnet } from './subnet.js';
 
 export type OptionEntry = readonly [number, Uint8Array];
 
@@ -142,12 +142,18 @@ function inRequestOrder(options: readonly OptionEntry[], requested: Uint8Array |
  */
 export function replyTarget(
   request: DhcpPacket,
-  arrival: { interface: { ifindex: number }; source: { address: string; port: number }; localPort: number },
+  arrival: { interface: { ifindex: number; addresses: ReadonlyArray<{ address: string; prefixLength: number }> }; source: { address: string; port: number }; localPort: number },
   serverId: string,
   kind: 'reply' | 'nak',
 ): ReplyTarget {
   const unicast = (address: string, port: number): ReplyTarget => ({ address, port, ifindex: null, source: serverId });
-  if (arrival.localPort === 4011) return unicast(arrival.source.address, arrival.source.port);
+  if (arrival.localPort === 4011) {
+    // A client on the link may not answer ARP for the address it is still booting with (iPXE does not until its
+    // DHCP is done), so a unicast would never leave; the broadcast reaches it. A routed client is unicast.
+    const onLink = arrival.interface.addresses.some(({ address, prefixLength }) => sameNetwork(address, arrival.source.address, prefixLength));
+    if (onLink) return { address: BROADCAST, port: arrival.source.port, ifindex: arrival.interface.ifindex, source: serverId };
+    return unicast(arrival.source.address, arrival.source.port);
+  }
   if (request.giaddr !== NO_ADDRESS) return unicast(request.giaddr, SERVER_PORT);
   if (kind === 'reply' && request.ciaddr !== NO_ADDRESS) return unicast(request.ciaddr, CLIENT_PORT);
   return { address: BROADCAST, port: CLIENT_PORT, ifindex: arrival.interface.ifindex, source: serverId };
@@ -192,4 +198,10 @@ export function bootServerReply(request: DhcpPacket, boot: BootDecision): BootRe
     withoutVendorOptions.push([DhcpOption.vendorSpecific, encodePxeVendorOptions([[PxeVendorOption.bootItem, item]])]);
   }
   return { fields, options: withoutVendorOptions };
+}
+
+function sameNetwork(a: string, b: string, prefixLength: number): boolean {
+  if (prefixLength === 0) return true;
+  const shift = 32 - prefixLength;
+  return ipv4ToNumber(a) >>> shift === ipv4ToNumber(b) >>> shift;
 }
