@@ -9,6 +9,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Interfaces the DHCP server answers on (`--dhcp`); empty: no DHCP server. */
   dhcpInterfaces: string[];
+  /** Where the TFTP server listens (`--tftp`); absent: no TFTP server. */
+  tftp?: { address: string; port: number } | undefined;
   /** Follow a git branch and apply each new commit (`--sync-repo`). */
   sync?: SyncConfig | undefined;
 }
@@ -42,10 +44,26 @@ export interface ConfigSources {
   listen?: string | undefined;
   sync?: { repository?: string | undefined; branch: string; directory: string; interval: string } | undefined;
   dhcp?: string | undefined;
+  /** `--tftp` alone is true; with a value, ADDRESS or ADDRESS:PORT. */
+  tftp?: string | boolean | undefined;
   env: NodeJS.ProcessEnv;
 }
 
-export function loadConfig({ data, listen, sync, dhcp, env }: ConfigSources): Config {
+export const TFTP_PORT = 69;
+
+/** `--tftp` (all addresses), `--tftp ADDRESS` or `--tftp ADDRESS:PORT`. */
+export function parseTftp(value: string | boolean | undefined): Config['tftp'] {
+  if (value === undefined || value === false || value === '') return undefined;
+  if (value === true) return { address: '0.0.0.0', port: TFTP_PORT };
+  const match = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(value.trim());
+  const port = match?.[2] === undefined ? TFTP_PORT : Number(match[2]);
+  if (!match || match[1]!.split('.').some((part) => Number(part) > 255) || port > 65535) {
+    throw new InvalidError(`--tftp: '${value}' is not an IPv4 ADDRESS or ADDRESS:PORT (for example 10.0.0.1 or 0.0.0.0:69)`, 'tftp');
+  }
+  return { address: match[1]!, port };
+}
+
+export function loadConfig({ data, listen, sync, dhcp, tftp, env }: ConfigSources): Config {
   const logLevel = (env.HANGAR_LOG_LEVEL ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new InvalidError(`HANGAR_LOG_LEVEL: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`, 'HANGAR_LOG_LEVEL');
@@ -56,6 +74,7 @@ export function loadConfig({ data, listen, sync, dhcp, env }: ConfigSources): Co
     listen: parseListen(listen ?? env.HANGAR_LISTEN ?? DEFAULT_LISTEN),
     logLevel,
     dhcpInterfaces: (dhcp ?? env.HANGAR_DHCP ?? '').split(',').map((name) => name.trim()).filter((name) => name !== ''),
+    tftp: parseTftp(tftp ?? env.HANGAR_TFTP),
     sync: sync?.repository
       ? { repository: sync.repository, branch: sync.branch, directory: sync.directory, intervalMs: parseDuration(sync.interval, '--sync-interval') }
       : undefined,

@@ -16,6 +16,7 @@ import { reactor } from './events/resources.js';
 import { ipAddressResource, ipRangeResource, prefixResource } from './ipam/resources.js';
 import { IpamService } from './ipam/service.js';
 import { DhcpServer } from './boot/dhcp/server.js';
+import { startBootTftp } from './boot/tftp/boot-tftp.js';
 import { GitMirror } from './fleet/files.js';
 import { FleetService } from './fleet/service.js';
 import { FleetSync } from './fleet/sync.js';
@@ -93,29 +94,29 @@ export async function serve(config: Config): Promise<{ url: string; stop: () => 
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-  const dhcp =
-    config.dhcpInterfaces.length > 0
-      ? await DhcpServer.start({
-          store: services.store,
-          events: services.events,
-          interfaces: config.dhcpInterfaces,
-          httpPort: port,
-          log: (message, fields) => app.log.info(fields ?? {}, message),
-        }).catch(async (error: unknown) => {
-          await app.close();
-          await services.store.close();
-          throw error;
-        })
-      : null;
-  app.log.info({ database: services.store.description, dhcp: config.dhcpInterfaces }, 'hangar is serving');
+  // Everything started so far, stopped in reverse order on shutdown or when a later part fails to start.
+  const started: Array<() => Promise<void>> = [() => services.store.close(), () => app.close()];
+  const stopAll = async () => {
+    for (const stopOne of started.reverse()) await stopOne();
+  };
+  const serverLog = (message: string, fields?: Record<string, unknown>) => app.log.info(fields ?? {}, message);
+  try {
+    if (config.dhcpInterfaces.length > 0) {
+      const dhcp = await DhcpServer.start({ store: services.store, events: services.events, interfaces: config.dhcpInterfaces, httpPort: port, log: serverLog });
+      started.push(() => dhcp.stop());
+    }
+    if (config.tftp) {
+      const tftp = await startBootTftp(config.tftp, join(config.dataDir, 'tftp'), services, serverLog);
+      started.push(() => tftp.stop());
+    }
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+  app.log.info({ database: services.store.description, dhcp: config.dhcpInterfaces, tftp: config.tftp ?? null }, 'hangar is serving');
   sync?.start();
+  if (sync) started.push(() => sync.stop());
   let stopping: Promise<void> | null = null;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await sync?.stop();
-      await dhcp?.stop();
-      await app.close();
-      await services.store.close();
-    })());
+  const stop = () => (stopping ??= stopAll());
   return { url: `http://${host}:${port}`, stop };
 }

@@ -45,15 +45,17 @@ program
   .description('run the Hangar server')
   .option('--listen <host:port>', 'address of the HTTP API (env HANGAR_LISTEN)', '127.0.0.1:8080')
   .option('--dhcp <iface[,iface]>', 'serve DHCP and PXE on these interfaces (env HANGAR_DHCP; needs root or CAP_NET_BIND_SERVICE)')
+  .option('--tftp [address[:port]]', 'serve DATA/tftp and the iPXE binaries over TFTP (env HANGAR_TFTP; default all addresses, port 69)')
   .option('--sync-repo <path-or-url>', 'follow this git repository and apply each new commit of --sync-branch')
   .option('--sync-branch <branch>', 'the branch --sync-repo follows', 'main')
   .option('--sync-dir <dir>', 'the fleet directory inside the repository', '.')
   .option('--sync-interval <duration>', 'how often to fetch', '30s')
-  .action(async (options: { listen: string; dhcp?: string; syncRepo?: string; syncBranch: string; syncDir: string; syncInterval: string }, command: Command) => {
+  .action(async (options: { listen: string; dhcp?: string; tftp?: string | boolean; syncRepo?: string; syncBranch: string; syncDir: string; syncInterval: string }, command: Command) => {
     const config = loadConfig({
       data: command.optsWithGlobals<{ data?: string }>().data,
       listen: options.listen,
       dhcp: options.dhcp,
+      tftp: options.tftp,
       sync: { repository: options.syncRepo, branch: options.syncBranch, directory: options.syncDir, interval: options.syncInterval },
       env: process.env,
     });

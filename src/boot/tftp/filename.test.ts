@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { resolveRequestPath } from './filename.js';
+import { requestCandidates, resolveRequestPath } from './filename.js';
 
 describe('resolveRequestPath', () => {
   test('plain names and subdirectories pass through', () => {
@@ -73,6 +73,61 @@ describe('resolveRequestPath', () => {
         assert.deepEqual(resolveRequestPath(resolved.path), resolved, 'resolving is idempotent');
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe('requestCandidates', () => {
+  const roots = ['/var/lib/hangar/boot', '/usr/lib/ipxe'];
+
+  test('a relative or root-relative name is looked up under each root in order', () => {
+    const expected = { ok: true, candidates: [{ root: 0, path: 'undionly.kpxe' }, { root: 1, path: 'undionly.kpxe' }] };
+    assert.deepEqual(requestCandidates('undionly.kpxe', roots), expected);
+    assert.deepEqual(requestCandidates('/undionly.kpxe', roots), expected);
+  });
+
+  test('an absolute name inside a root is also looked up as the rest of it under that root', () => {
+    assert.deepEqual(requestCandidates('/usr/lib/ipxe/undionly.kpxe', roots), {
+      ok: true,
+      candidates: [
+        { root: 0, path: 'usr/lib/ipxe/undionly.kpxe' },
+        { root: 1, path: 'usr/lib/ipxe/undionly.kpxe' },
+        { root: 1, path: 'undionly.kpxe' },
+      ],
+    });
+  });
+
+  test('a relative name, a root itself and a sibling with the root as prefix get nothing extra', () => {
+    const count = (name: string) => {
+      const result = requestCandidates(name, roots);
+      return result.ok ? result.candidates.length : -1;
+    };
+    assert.equal(count('usr/lib/ipxe/x'), 2, 'relative');
+    assert.equal(count('/usr/lib/ipxe'), 2, 'the root itself');
+    assert.equal(count('/usr/lib/ipxe-old/x'), 2, 'a sibling');
+  });
+
+  test('refusals are those of resolveRequestPath', () => {
+    assert.deepEqual(requestCandidates('/usr/lib/ipxe/../../../etc/shadow', roots), { ok: false, reason: 'parent-segment' });
+    assert.deepEqual(requestCandidates('', roots), { ok: false, reason: 'empty' });
+  });
+
+  test('a root of / adds no duplicate', () => {
+    assert.deepEqual(requestCandidates('/a/b', ['/']), { ok: true, candidates: [{ root: 0, path: 'a/b' }] });
+  });
+
+  test('every candidate is a relative path without parent segments', () => {
+    const piece = fc.constantFrom('a', 'usr', 'lib', 'ipxe', '.', '..', '', '/', '\\');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 10 }).map((parts) => parts.join('')), (name) => {
+        const result = requestCandidates(name, roots);
+        if (!result.ok) return;
+        for (const { root, path } of result.candidates) {
+          assert.ok(root >= 0 && root < roots.length);
+          assert.ok(!path.startsWith('/') && path.split('/').every((segment) => segment !== '' && segment !== '..'));
+        }
+      }),
+      { numRuns: 1000 },
     );
   });
 });

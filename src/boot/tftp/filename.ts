@@ -28,3 +28,34 @@ export function resolveRequestPath(requested: string): RequestPathResolution {
   if (segments.length === 0) return { ok: false, reason: 'empty' };
   return { ok: true, path: segments.join('/') };
 }
+
+/** One place to look for a requested file: a path relative to roots[root]. */
+export interface RootCandidate {
+  readonly root: number;
+  readonly path: string;
+}
+
+export type RequestCandidates =
+  | { readonly ok: true; readonly candidates: readonly RootCandidate[] }
+  | { readonly ok: false; readonly reason: RequestPathRefusal };
+
+/**
+ * Where to look for a request, in order: its path under each root (a leading `/` means the root), then, for an
+ * absolute name that spells out a path inside a root (`/srv/tftp/x` with root `/srv/tftp`, as dnsmasq accepts), the
+ * rest of it under that root. `roots` are absolute and normalised (no trailing `/`, no `.` or `..`).
+ */
+export function requestCandidates(requested: string, roots: readonly string[]): RequestCandidates {
+  const resolution = resolveRequestPath(requested);
+  if (!resolution.ok) return resolution;
+  const candidates: RootCandidate[] = roots.map((_, root) => ({ root, path: resolution.path }));
+  if (/^[/\\]/.test(requested)) {
+    const absolute = `/${resolution.path}`;
+    roots.forEach((rootPath, root) => {
+      const prefix = rootPath.endsWith('/') ? rootPath : `${rootPath}/`;
+      if (!absolute.startsWith(prefix) || absolute.length === prefix.length) return;
+      const path = absolute.slice(prefix.length);
+      if (path !== resolution.path) candidates.push({ root, path });
+    });
+  }
+  return { ok: true, candidates };
+}

@@ -86,6 +86,12 @@ describe('option negotiation', () => {
   test('tsize is answered with the file size whatever the client sent', () => {
     assert.deepEqual(negotiateReadOptions([option('tsize', '0')], 42, limits).acknowledged, [option('tsize', '42')]);
     assert.deepEqual(negotiateReadOptions([option('tsize', '7')], 0, limits).acknowledged, [option('tsize', '0')]);
+    assert.deepEqual(
+      negotiateReadOptions([option('tsize', 'enable')], 42, limits).acknowledged,
+      [option('tsize', '42')],
+      'atftp sends "enable"',
+    );
+    assert.deepEqual(negotiateReadOptions([option('TSize', '')], 42, limits).acknowledged, [option('tsize', '42')]);
   });
 
   test('values that are not plain decimal make the option ignored', () => {
@@ -327,6 +333,19 @@ describe('read session, whole transfers', () => {
   test('lossless, windowsize 1: every block sent once', () => {
     const result = transfer([option('blksize', '1024')], 10_000, limits, lossless);
     assert.deepEqual(result, { outcome: 'done', sentBlocks: blocksUpTo(10), received: 10_000, timeouts: 0 });
+  });
+
+  test('acknowledgedBytes follows the ACKs', () => {
+    const session = new ReadSession({ options: [option('windowsize', '2')], fileSize: 1300 }, limits);
+    session.start();
+    assert.equal(session.acknowledgedBytes, 0);
+    session.onAck(0);
+    assert.equal(session.acknowledgedBytes, 0);
+    session.onAck(1);
+    assert.equal(session.acknowledgedBytes, 512, 'a partial ACK counts what it covers');
+    session.onAck(3);
+    assert.equal(session.acknowledgedBytes, 1300);
+    assert.equal(session.state, 'done');
   });
 
   test('lossless, windowsize 4: every block sent once', () => {

@@ -78,6 +78,11 @@ export function negotiateReadOptions(
     const name = option.name.toLowerCase();
     if (seen.has(name)) continue;
     seen.add(name);
+    // A read request's tsize only asks for the size; its value is meaningless (atftp sends "enable"), so any is taken.
+    if (name === 'tsize') {
+      acknowledged.push({ name, value: String(fileSize) });
+      continue;
+    }
     const value = parseDecimal(option.value);
     if (value === undefined) continue;
     switch (name) {
@@ -95,9 +100,6 @@ export function negotiateReadOptions(
         if (value < MIN_TIMEOUT_SECONDS || value > MAX_TIMEOUT_SECONDS) continue;
         timeoutSeconds = value;
         acknowledged.push({ name, value: String(value) });
-        break;
-      case 'tsize':
-        acknowledged.push({ name, value: String(fileSize) });
         break;
     }
   }
@@ -144,6 +146,12 @@ export class ReadSession {
 
   get state(): ReadSessionState {
     return this.currentState;
+  }
+
+  /** Bytes of the file the client has acknowledged so far. */
+  get acknowledgedBytes(): number {
+    if (this.currentState === 'done') return this.fileSize;
+    return Math.min((this.windowStart - 1) * this.negotiated.blksize, this.fileSize);
   }
 
   /** Actions answering the RRQ: an OACK when any option was accepted, else the first window of DATA. */

@@ -1,0 +1,47 @@
+/**
+ * The TFTP side of the boot service: `hangar serve --tftp` serves DATA/tftp (the site's own boot files) over the
+ * iPXE binaries of Debian's `ipxe` package, and records every transfer as a boot event.
+ */
+
+import { mkdirSync } from 'node:fs';
+import type { EventLog } from '../../events/log.js';
+import type { Store } from '../../store/store.js';
+import { TftpServer } from './server.js';
+
+/** Debian's `ipxe` package: undionly.kpxe, snponly.efi; ipxe.efi and ipxe.lkrn are symlinks into /boot. */
+export const IPXE_DIR = '/usr/lib/ipxe';
+const IPXE_OUTSIDE_FILES = ['/boot/ipxe.efi', '/boot/ipxe.lkrn'];
+
+export async function startBootTftp(
+  listen: { address: string; port: number },
+  bootDir: string,
+  services: { store: Store; events: EventLog },
+  log: (message: string, fields?: Record<string, unknown>) => void,
+): Promise<TftpServer> {
+  mkdirSync(bootDir, { recursive: true });
+  return TftpServer.start({
+    roots: [bootDir, IPXE_DIR],
+    address: listen.address,
+    port: listen.port,
+    allowedOutsideFiles: IPXE_OUTSIDE_FILES,
+    log,
+    onTransfer: (transfer) => {
+      const refused = transfer.outcome === 'busy' || transfer.outcome === 'refused';
+      void services.events
+        .record(services.store, {
+          type: refused ? 'boot.refused' : 'boot.file',
+          subject: transfer.client.address,
+          actor: 'tftp',
+          data: {
+            protocol: 'tftp',
+            file: transfer.file,
+            outcome: transfer.outcome,
+            bytes: transfer.bytes,
+            duration_ms: Math.round(transfer.durationMs),
+            ...(transfer.reason === null ? {} : { reason: transfer.reason }),
+          },
+        })
+        .catch((error: unknown) => log('tftp event not recorded', { error: String(error) }));
+    },
+  });
+}
