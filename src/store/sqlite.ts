@@ -47,11 +47,15 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
-export function openSqlite(file: string): SqliteDialect {
+/**
+ * WAL with synchronous=FULL: every commit is on disk before the caller is told it succeeded. A connection whose
+ * writes are kept durably elsewhere (the DHCP lease journal's indexer) may open with `syncEachCommit: false`:
+ * synchronous=NORMAL survives a crash of the process, and its fsyncs no longer stall the disk for others.
+ */
+export function openSqlite(file: string, { syncEachCommit = true }: { syncEachCommit?: boolean } = {}): SqliteDialect {
   const database = new BetterSqlite3(file);
   database.pragma('journal_mode = WAL');
-  // WAL with synchronous=FULL: every commit is on disk before the caller is told it succeeded.
-  database.pragma('synchronous = FULL');
+  database.pragma(syncEachCommit ? 'synchronous = FULL' : 'synchronous = NORMAL');
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
   return new ImmediateSqliteDialect(database);

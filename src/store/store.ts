@@ -32,11 +32,15 @@ export class Store {
     readonly description: string,
     /** Where it is, so a worker thread can open a connection of its own. */
     readonly location: StoreLocation,
+    private readonly syncEachCommit = true,
   ) {}
 
-  /** Opens the store and applies pending migrations. */
-  static async open(location: StoreLocation): Promise<Store> {
-    const store = await Store.connect(location);
+  /**
+   * Opens the store and applies pending migrations. `syncEachCommit: false` (SQLite only) defers the fsync of
+   * ordinary commits; durably() still syncs. PostgreSQL commits are always durable.
+   */
+  static async open(location: StoreLocation, options: { syncEachCommit?: boolean } = {}): Promise<Store> {
+    const store = await Store.connect(location, options.syncEachCommit ?? true);
     try {
       await store.migrate();
     } catch (error) {
@@ -46,7 +50,7 @@ export class Store {
     return store;
   }
 
-  private static async connect(location: StoreLocation): Promise<Store> {
+  private static async connect(location: StoreLocation, syncEachCommit: boolean): Promise<Store> {
     const url = location.databaseUrl;
     if (url) {
       if (!/^postgres(ql)?:\/\//.test(url)) {
@@ -60,7 +64,7 @@ export class Store {
     const { openSqlite } = await import('./sqlite.js');
     mkdirSync(location.dataDir, { recursive: true });
     const file = join(location.dataDir, 'hangar.sqlite');
-    return new Store(new Kysely<Database>({ dialect: openSqlite(file) }), 'sqlite', file, location);
+    return new Store(new Kysely<Database>({ dialect: openSqlite(file, { syncEachCommit }) }), 'sqlite', file, location, syncEachCommit);
   }
 
   private async migrate(): Promise<void> {
@@ -100,6 +104,18 @@ export class Store {
     });
     for (const callback of callbacks) callback();
     return result;
+  }
+
+  /** A transaction that is on disk when it returns, with every commit before it, whatever the connection defers. */
+  async durably<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.backend === 'postgres' || this.syncEachCommit) return this.transaction(work);
+    // In WAL mode a FULL commit syncs the log, and with it every frame committed before.
+    await sql`pragma synchronous = FULL`.execute(this.db);
+    try {
+      return await this.transaction(work);
+    } finally {
+      await sql`pragma synchronous = NORMAL`.execute(this.db);
+    }
   }
 
   async close(): Promise<void> {

@@ -138,13 +138,20 @@ function syncDirectory(dir: string): void {
   }
 }
 
-/** A zero-filled segment, durable with its directory entry, ready to be overwritten. */
-async function createSegment(dir: string, number: number, bytes: number): Promise<FileHandle> {
+/**
+ * A zero-filled segment, durable with its directory entry, ready to be overwritten. While the server answers,
+ * the filling is paced, a mebibyte at a time with a pause between: one burst of 16 MiB held every append's
+ * fdatasync behind it for a tenth of a second.
+ */
+async function createSegment(dir: string, number: number, bytes: number, pauseMs: number): Promise<FileHandle> {
   const handle = await open(segmentFile(dir, number), 'wx+');
   try {
-    const zeros = Buffer.alloc(Math.min(bytes, 1024 * 1024));
-    for (let offset = 0; offset < bytes; offset += zeros.length) await handle.write(zeros, 0, Math.min(zeros.length, bytes - offset), offset);
-    await handle.sync();
+    const zeros = Buffer.alloc(Math.min(bytes, ZERO_FILL_CHUNK));
+    for (let offset = 0; offset < bytes; offset += zeros.length) {
+      await handle.write(zeros, 0, Math.min(zeros.length, bytes - offset), offset);
+      await handle.datasync();
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
     syncDirectory(dir);
     return handle;
   } catch (error) {
@@ -152,6 +159,10 @@ async function createSegment(dir: string, number: number, bytes: number): Promis
     throw error;
   }
 }
+
+const ZERO_FILL_CHUNK = 1024 * 1024;
+/** Between the chunks of a segment filled while serving: 16 MiB then take about half a second. */
+const ZERO_FILL_PAUSE_MS = 20;
 
 /**
  * The appending side, on the server's thread. The next segment is created in the background while the current one
@@ -172,8 +183,11 @@ export class LeaseJournal {
    */
   static async open(dir: string, first: number, segmentBytes = SEGMENT_BYTES): Promise<LeaseJournal> {
     mkdirSync(dir, { recursive: true });
-    const handle = await createSegment(dir, first, segmentBytes);
-    return new LeaseJournal(dir, { number: first, handle, offset: 0, full: false }, segmentBytes);
+    const handle = await createSegment(dir, first, segmentBytes, 0);
+    const journal = new LeaseJournal(dir, { number: first, handle, offset: 0, full: false }, segmentBytes);
+    // The second one too, before answering: a segment lasts seconds under load, less than pacing would take.
+    journal.next = Promise.resolve(await createSegment(dir, first + 1, segmentBytes, 0));
+    return journal;
   }
 
   /** Where the next append goes; everything before it is durable. */
@@ -195,11 +209,11 @@ export class LeaseJournal {
       finished = { segment: this.current.number, offset: this.current.offset };
       await this.current.handle.close();
       const number = finished.segment + 1;
-      const handle = await (this.next ?? createSegment(this.dir, number, this.segmentBytes));
+      const handle = await (this.next ?? createSegment(this.dir, number, this.segmentBytes, 0));
       this.next = null;
       this.current = { number, handle, offset: 0, full: false };
     }
-    this.next ??= createSegment(this.dir, this.current.number + 1, this.segmentBytes);
+    this.next ??= createSegment(this.dir, this.current.number + 1, this.segmentBytes, ZERO_FILL_PAUSE_MS);
     // A failed background creation surfaces when that segment is needed, not as an unhandled rejection now.
     this.next.catch(() => {});
     try {
