@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { auditRoutes } from '../audit/routes.js';
 import { tokenRoutes } from '../auth/routes.js';
 import { dhcpRoutes } from '../boot/dhcp/routes.js';
+import { bootRoutes } from '../boot/http/routes.js';
 import { eventRoutes } from '../events/routes.js';
 import { fleetRoutes } from '../fleet/routes.js';
 import type { FleetSync } from '../fleet/sync.js';
@@ -26,7 +28,12 @@ export interface ApiOptions {
   eventHeartbeatMs?: number;
   /** The git sync loop, when `hangar serve --sync-repo` runs one. */
   sync?: FleetSync | null;
+  /** Image transfers served at once before the boot service answers 503. */
+  maxImageTransfers?: number;
 }
+
+/** Enough to fill a 10 Gb/s link with large files while a rack boots; beyond it, machines queue. */
+const DEFAULT_MAX_IMAGE_TRANSFERS = 64;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -117,6 +124,13 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
   await app.register(auditRoutes, { audit: services.audit });
   await app.register(fleetRoutes, { fleet: services.fleet, sync: options.sync ?? null });
   await app.register(dhcpRoutes, { store: services.store, now: () => services.clock.now().getTime() });
+  await app.register(bootRoutes, {
+    store: services.store,
+    events: services.events,
+    clock: services.clock,
+    imagesDir: join(services.store.location.dataDir, 'images'),
+    maxTransfers: options.maxImageTransfers ?? DEFAULT_MAX_IMAGE_TRANSFERS,
+  });
   await app.register(eventRoutes, {
     events: services.events,
     pollMs: options.eventPollMs ?? 1000,

@@ -79,8 +79,8 @@ export interface BootKit {
 
 /**
  * Extracts the Debian kernel and builds an initrd: busybox, the e1000 module, and an init that brings eth0 up,
- * takes a lease with udhcpc, then GETs the URL given as `hangar.callback=` on the kernel command line with
- * `mac=` appended, prints the answer, and powers off.
+ * takes a lease with udhcpc, then GETs the URL given as `hangar.callback=` on the kernel command line with the
+ * MAC appended, prints the answer, and powers off.
  */
 export function buildBootKit(dir: string): BootKit {
   const deb = readdirSync(KERNEL_PACKAGE_DIR).filter((name) => name.startsWith('linux-image-') && name.endsWith('.deb')).sort().at(-1);
@@ -106,8 +106,8 @@ ip link set lo up; ip link set eth0 up
 udhcpc -i eth0 -n -q -t 10 -T 2 -s /bin/lease-script
 callback=$(tr ' ' '\\n' < /proc/cmdline | sed -n 's/^hangar.callback=//p')
 mac=$(cat /sys/class/net/eth0/address)
-echo "hangar-lab: calling back $callback with mac=$mac"
-wget -q -O - "$callback?mac=$mac" && echo && echo "hangar-lab: callback done"
+echo "hangar-lab: calling back $callback$mac"
+wget -q -O - "$callback$mac" && echo && echo "hangar-lab: callback done"
 poweroff -f
 `,
   );
