@@ -82,7 +82,6 @@ export class DhcpServer {
   private committing: Promise<void> | null = null;
   /** Replies whose leases are durable, waiting for their turn to be sent. */
   private outbox: PendingDecision[] = [];
-  private draining = false;
   private lastDrain = 0;
   /** Settles when the journal is indexed up to the last position asked for. */
   private indexing: Promise<void> = Promise.resolve();
@@ -317,8 +316,10 @@ export class DhcpServer {
    * the receive buffer of a relay agent or a load generator that stands for many clients. Paced, they drain.
    */
   private sendPaced(decisions: readonly PendingDecision[]): void {
+    // A non-empty outbox always has its drain scheduled.
+    const idle = this.outbox.length === 0;
     for (const decision of decisions) this.outbox.push(decision);
-    if (!this.draining) this.drainOutbox();
+    if (idle) this.drainOutbox();
   }
 
   private drainOutbox(): void {
@@ -327,8 +328,7 @@ export class DhcpServer {
     const allowance = Math.min(MAX_REPLY_BURST, Math.max(REPLIES_PER_MS, Math.floor((now - this.lastDrain) * REPLIES_PER_MS)));
     this.lastDrain = now;
     for (const { decision, socket } of this.outbox.splice(0, allowance)) this.send(decision, socket);
-    this.draining = this.outbox.length > 0;
-    if (this.draining) setTimeout(() => this.drainOutbox(), 1);
+    if (this.outbox.length > 0) setTimeout(() => this.drainOutbox(), 1);
   }
 
   /** Asks the lease writer to index the journal up to `position`, unless it was asked already. */

@@ -18,7 +18,6 @@ import { AdmissionGate } from './admission.js';
 import { bootTargetFor } from './boot-target.js';
 import { serveFile } from './file-response.js';
 import { renderIpxeScript } from './ipxe-script.js';
-import { orderMirrors } from './mirrors.js';
 
 export interface BootRoutesOptions {
   store: Store;
@@ -66,7 +65,8 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
           ...(image.rootfs ? { rootfs: { file: path(image.rootfs) } } : {}),
           kernelArgs: target.profile.kernelArgs,
           extraKernelArgs: [],
-          mirrors: orderMirrors(mac, [{ id: base }]).map((mirror) => mirror.id),
+          // The server the machine reached is its only mirror until sites list image servers.
+          mirrors: [base],
         });
       }
       record({
