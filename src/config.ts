@@ -11,6 +11,8 @@ export interface Config {
   dhcpInterfaces: string[];
   /** Where the TFTP server listens (`--tftp`); absent: no TFTP server. */
   tftp?: { address: string; port: number } | undefined;
+  /** Image transfers served at once before the boot service answers 503 with Retry-After (`--max-image-transfers`). */
+  maxImageTransfers: number;
   /** Follow a git branch and apply each new commit (`--sync-repo`). */
   sync?: SyncConfig | undefined;
 }
@@ -46,6 +48,7 @@ export interface ConfigSources {
   dhcp?: string | undefined;
   /** `--tftp` alone is true; with a value, ADDRESS or ADDRESS:PORT. */
   tftp?: string | boolean | undefined;
+  maxImageTransfers?: string | undefined;
   env: NodeJS.ProcessEnv;
 }
 
@@ -63,7 +66,19 @@ export function parseTftp(value: string | boolean | undefined): Config['tftp'] {
   return { address: match[1]!, port };
 }
 
-export function loadConfig({ data, listen, sync, dhcp, tftp, env }: ConfigSources): Config {
+/** Enough to fill a 10 Gb/s link with large files while a rack boots; beyond it, machines queue. */
+export const DEFAULT_MAX_IMAGE_TRANSFERS = 64;
+
+function parseMaxImageTransfers(value: string | undefined): number {
+  if (value === undefined || value === '') return DEFAULT_MAX_IMAGE_TRANSFERS;
+  const count = Number(value);
+  if (!/^\d+$/.test(value.trim()) || count < 1 || count > 100_000) {
+    throw new InvalidError(`--max-image-transfers: '${value}' is not a whole number from 1 to 100000`, 'max-image-transfers');
+  }
+  return count;
+}
+
+export function loadConfig({ data, listen, sync, dhcp, tftp, maxImageTransfers, env }: ConfigSources): Config {
   const logLevel = (env.HANGAR_LOG_LEVEL ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new InvalidError(`HANGAR_LOG_LEVEL: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`, 'HANGAR_LOG_LEVEL');
@@ -75,6 +90,7 @@ export function loadConfig({ data, listen, sync, dhcp, tftp, env }: ConfigSource
     logLevel,
     dhcpInterfaces: (dhcp ?? env.HANGAR_DHCP ?? '').split(',').map((name) => name.trim()).filter((name) => name !== ''),
     tftp: parseTftp(tftp ?? env.HANGAR_TFTP),
+    maxImageTransfers: parseMaxImageTransfers(maxImageTransfers ?? env.HANGAR_MAX_IMAGE_TRANSFERS),
     sync: sync?.repository
       ? { repository: sync.repository, branch: sync.branch, directory: sync.directory, intervalMs: parseDuration(sync.interval, '--sync-interval') }
       : undefined,

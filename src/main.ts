@@ -83,7 +83,7 @@ export async function serve(config: Config): Promise<{ url: string; stop: () => 
         log: (message, fields) => log?.info(fields, message),
       })
     : null;
-  const app = await buildApi(services, { logLevel: config.logLevel, sync });
+  const app = await buildApi(services, { logLevel: config.logLevel, sync, maxImageTransfers: config.maxImageTransfers });
   log = app.log;
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });

@@ -12,6 +12,7 @@ import { fleetRoutes } from '../fleet/routes.js';
 import type { FleetSync } from '../fleet/sync.js';
 import type { Services } from '../main.js';
 import { HANGAR_VERSION } from '../version.js';
+import { DEFAULT_MAX_IMAGE_TRANSFERS } from '../config.js';
 import { registerNetboxConventions, NETBOX_VERSION } from '../inventory/netbox.js';
 import { registerResourceRoutes } from '../inventory/routes.js';
 import { registerIpamRoutes } from '../ipam/routes.js';
@@ -31,9 +32,6 @@ export interface ApiOptions {
   /** Image transfers served at once before the boot service answers 503. */
   maxImageTransfers?: number;
 }
-
-/** Enough to fill a 10 Gb/s link with large files while a rack boots; beyond it, machines queue. */
-const DEFAULT_MAX_IMAGE_TRANSFERS = 64;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

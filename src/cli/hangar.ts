@@ -43,19 +43,21 @@ function expiryFrom(text: string, now: Date): string {
 program
   .command('serve')
   .description('run the Hangar server')
-  .option('--listen <host:port>', 'address of the HTTP API (env HANGAR_LISTEN)', '127.0.0.1:8080')
+  .option('--listen <host:port>', 'address of the HTTP API (env HANGAR_LISTEN; default 127.0.0.1:8080)')
   .option('--dhcp <iface[,iface]>', 'serve DHCP and PXE on these interfaces (env HANGAR_DHCP; needs root or CAP_NET_BIND_SERVICE)')
   .option('--tftp [address[:port]]', 'serve DATA/tftp and the iPXE binaries over TFTP (env HANGAR_TFTP; default all addresses, port 69)')
+  .option('--max-image-transfers <n>', 'image transfers at once before answering 503 with Retry-After (env HANGAR_MAX_IMAGE_TRANSFERS; default 64)')
   .option('--sync-repo <path-or-url>', 'follow this git repository and apply each new commit of --sync-branch')
   .option('--sync-branch <branch>', 'the branch --sync-repo follows', 'main')
   .option('--sync-dir <dir>', 'the fleet directory inside the repository', '.')
   .option('--sync-interval <duration>', 'how often to fetch', '30s')
-  .action(async (options: { listen: string; dhcp?: string; tftp?: string | boolean; syncRepo?: string; syncBranch: string; syncDir: string; syncInterval: string }, command: Command) => {
+  .action(async (options: { listen?: string; dhcp?: string; tftp?: string | boolean; maxImageTransfers?: string; syncRepo?: string; syncBranch: string; syncDir: string; syncInterval: string }, command: Command) => {
     const config = loadConfig({
       data: command.optsWithGlobals<{ data?: string }>().data,
       listen: options.listen,
       dhcp: options.dhcp,
       tftp: options.tftp,
+      maxImageTransfers: options.maxImageTransfers,
       sync: { repository: options.syncRepo, branch: options.syncBranch, directory: options.syncDir, interval: options.syncInterval },
       env: process.env,
     });
