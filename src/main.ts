@@ -12,6 +12,7 @@ import { ResourceRegistry } from './inventory/registry.js';
 import { InventoryService } from './inventory/service.js';
 import { tag, tenant } from './inventory/tenancy.js';
 import * as boot from './boot/resources.js';
+import { ImageCatalogue } from './boot/images/catalogue.js';
 import { reactor } from './events/resources.js';
 import { ipAddressResource, ipRangeResource, prefixResource } from './ipam/resources.js';
 import { IpamService } from './ipam/service.js';
@@ -32,6 +33,7 @@ export interface Services {
   inventory: InventoryService;
   ipam: IpamService;
   fleet: FleetService;
+  images: ImageCatalogue;
 }
 
 /** Every NetBox-shaped resource of the inventory and IPAM. */
@@ -52,6 +54,7 @@ export const INVENTORY_RESOURCES = [
   boot.bootSubnet,
   boot.bootImage,
   boot.bootImageVersion,
+  boot.bootMirror,
   boot.bootProfile,
   reactor,
   prefixResource,
@@ -69,7 +72,8 @@ export async function openServices(location: StoreLocation, clock: Clock = syste
   const inventory = new InventoryService(store, resources, audit, events, clock);
   const ipam = new IpamService(store, inventory, ipAddressResource, prefixResource, ipRangeResource);
   const fleet = new FleetService(store, resources, inventory, ipam, events);
-  return { clock, store, audit, events, tokens, resources, inventory, ipam, fleet };
+  const images = new ImageCatalogue(store, inventory, join(store.location.dataDir, 'images'));
+  return { clock, store, audit, events, tokens, resources, inventory, ipam, fleet, images };
 }
 
 /** Starts the API server (and the git sync, when configured); resolves once it listens. `stop()` drains, then closes. */

@@ -6,7 +6,9 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { auditRoutes } from '../audit/routes.js';
 import { tokenRoutes } from '../auth/routes.js';
 import { dhcpRoutes } from '../boot/dhcp/routes.js';
+import { AdmissionGate } from '../boot/http/admission.js';
 import { bootRoutes } from '../boot/http/routes.js';
+import { imageFileRoutes } from '../boot/images/routes.js';
 import { eventRoutes } from '../events/routes.js';
 import { fleetRoutes } from '../fleet/routes.js';
 import type { FleetSync } from '../fleet/sync.js';
@@ -70,6 +72,9 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
 
   registerNetboxConventions(app);
   const started = services.clock.now();
+  const maxImageTransfers = options.maxImageTransfers ?? DEFAULT_MAX_IMAGE_TRANSFERS;
+  // Clients that cannot retry by themselves wait in line: up to 16 per slot.
+  const imageGate = new AdmissionGate({ limit: maxImageTransfers, maxWaiting: maxImageTransfers * 16, retryAfterSeconds: { min: 1, max: 10 }, random: Math.random, clock: services.clock });
   app.get(
     '/api/status/',
     {
@@ -84,6 +89,14 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
             'netbox-version': Type.String(),
             database: Type.String(),
             started: Type.String({ format: 'date-time' }),
+            image_transfers: Type.Object({
+              limit: Type.Integer(),
+              in_flight: Type.Integer(),
+              peak: Type.Integer({ description: 'Most transfers at once since the server started' }),
+              queued: Type.Integer({ description: 'Clients that do not retry by themselves, waiting for a slot' }),
+              admitted: Type.Integer(),
+              refused: Type.Integer(),
+            }),
           }),
         },
       },
@@ -93,6 +106,7 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
       'netbox-version': NETBOX_VERSION,
       database: services.store.backend,
       started: started.toISOString(),
+      image_transfers: { limit: imageGate.limit, in_flight: imageGate.inFlight, peak: imageGate.peak, queued: imageGate.queued, admitted: imageGate.admitted, refused: imageGate.refused },
     }),
   );
 
@@ -122,13 +136,8 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
   await app.register(auditRoutes, { audit: services.audit });
   await app.register(fleetRoutes, { fleet: services.fleet, sync: options.sync ?? null });
   await app.register(dhcpRoutes, { store: services.store, now: () => services.clock.now().getTime() });
-  await app.register(bootRoutes, {
-    store: services.store,
-    events: services.events,
-    clock: services.clock,
-    imagesDir: join(services.store.location.dataDir, 'images'),
-    maxTransfers: options.maxImageTransfers ?? DEFAULT_MAX_IMAGE_TRANSFERS,
-  });
+  await app.register(imageFileRoutes, { images: services.images });
+  await app.register(bootRoutes, { store: services.store, events: services.events, dataDir: services.store.location.dataDir, gate: imageGate });
   await app.register(eventRoutes, {
     events: services.events,
     pollMs: options.eventPollMs ?? 1000,

@@ -1,10 +1,27 @@
-import { InvalidError } from '../core/errors.js';
+import { ConflictError, InvalidError } from '../core/errors.js';
 import { formatAddress, parseAddress, parsePrefix, prefixContainsAddress } from '../core/net/index.js';
-import { commonFields, type Choices, type Resource } from '../inventory/model.js';
+import { commonFields, type Choices, type Field, type Resource } from '../inventory/model.js';
 
 /** The boot data: DHCP subnets, the image catalogue and the boot profiles that pin an image version. */
 
 const { description } = commonFields;
+
+/** A bare file name: image files live flat in DATA/images/IMAGE/VERSION/ and are served under that name. */
+const FILE_NAME = '^[A-Za-z0-9][A-Za-z0-9._+-]*$';
+
+/** The files of an image version; `rootfs` (a live-boot squashfs) is optional. */
+export const IMAGE_FILE_ROLES = ['kernel', 'initrd', 'rootfs'] as const;
+export type ImageFileRole = (typeof IMAGE_FILE_ROLES)[number];
+
+/** `<role>_size` and `<role>_sha256`: set when the file is registered (boot/images/catalogue.ts), never by clients. */
+function registeredFileFields(): Record<string, Field> {
+  const fields: Record<string, Field> = {};
+  for (const role of IMAGE_FILE_ROLES) {
+    fields[`${role}_size`] = { type: 'integer', nullable: true, readOnly: true };
+    fields[`${role}_sha256`] = { type: 'string', max: 64, readOnly: true };
+  }
+  return fields;
+}
 const uniqueName = { type: 'string', max: 100, required: true, search: true, unique: true } as const;
 
 export const SUBNET_MODE: Choices = { serve: 'Serve addresses and boot information', proxy: 'ProxyDHCP: boot information only' };
@@ -67,9 +84,10 @@ export const bootImageVersion: Resource = {
   fields: {
     image: { type: 'ref', to: 'boot.image', required: true, onDelete: 'cascade' },
     version: { type: 'string', max: 64, required: true, pattern: '^[A-Za-z0-9][A-Za-z0-9._+-]*$', search: true },
-    kernel: { type: 'string', max: 1000, required: true },
-    initrd: { type: 'string', max: 1000, required: true },
-    rootfs: { type: 'string', max: 1000 },
+    kernel: { type: 'string', max: 255, required: true, pattern: FILE_NAME },
+    initrd: { type: 'string', max: 255, required: true, pattern: FILE_NAME },
+    rootfs: { type: 'string', max: 255, pattern: `^$|${FILE_NAME}` },
+    ...registeredFileFields(),
     description,
   },
   brief: ['image', 'version'],
@@ -77,6 +95,39 @@ export const bootImageVersion: Resource = {
   uniqueTogether: [['image', 'version']],
   tenancy: { kind: 'shared' },
   ordering: ['image_id', 'version'],
+  prepare(row, _context, existing, path) {
+    // Machines and mirrors cache a registered file by its checksum: its content and name are fixed for good.
+    for (const role of IMAGE_FILE_ROLES) {
+      if (existing && existing[`${role}_size`] != null && row[role] !== existing[role]) {
+        throw new ConflictError(
+          `${path}.${role}: the ${role} of this version is registered (sha256 ${String(existing[`${role}_sha256`])}); a registered file cannot be renamed, create a new version instead`,
+        );
+      }
+    }
+  },
+};
+
+export const bootMirror: Resource = {
+  objectType: 'boot.mirror',
+  path: 'boot/mirrors',
+  table: 'boot_mirrors',
+  label: 'image mirror',
+  fields: {
+    name: uniqueName,
+    site: { type: 'ref', to: 'dcim.site', required: true, onDelete: 'cascade' },
+    // The base URL: the mirror serves `<url>/boot/images/IMAGE/VERSION/FILE`, as a Hangar boot service does.
+    base_url: { type: 'string', max: 500, required: true, pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' },
+    weight: { type: 'integer', min: 1, max: 10_000, default: 100 },
+    enabled: { type: 'boolean', default: true },
+    description,
+  },
+  brief: ['name', 'base_url'],
+  display: (row) => String(row.name),
+  tenancy: { kind: 'shared' },
+  ordering: ['name'],
+  prepare(row) {
+    row.base_url = String(row.base_url).replace(/\/+$/, '');
+  },
 };
 
 export const bootProfile: Resource = {

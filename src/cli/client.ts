@@ -53,6 +53,21 @@ export function clientConfigFrom(env: NodeJS.ProcessEnv): ClientConfig {
   return { url: url.toString().replace(/\/+$/, ''), token };
 }
 
+interface RequestBody {
+  body: string | ReadableStream<Uint8Array>;
+  headers: Record<string, string>;
+}
+
+function jsonBody(value: unknown): RequestBody {
+  return { body: JSON.stringify(value), headers: { 'content-type': 'application/json' } };
+}
+
+/** A dispatcher without fetch's 300 s limits on headers and body. */
+async function untimed(): Promise<{ dispatcher: unknown }> {
+  const { Agent } = await import('undici');
+  return { dispatcher: new Agent({ headersTimeout: 0, bodyTimeout: 0 }) };
+}
+
 export class HangarClient {
   constructor(private readonly config: ClientConfig) {}
 
@@ -61,7 +76,7 @@ export class HangarClient {
   }
 
   post<T>(path: string, body: unknown): Promise<T> {
-    return this.request<T>('POST', path, [], body);
+    return this.request<T>('POST', path, [], jsonBody(body));
   }
 
   /**
@@ -69,8 +84,17 @@ export class HangarClient {
    * time limit, and none for the answer's headers either (fetch gives up after 300 s by default).
    */
   async postLong<T>(path: string, body: unknown): Promise<T> {
-    const { Agent } = await import('undici');
-    return this.request<T>('POST', path, [], body, { dispatcher: new Agent({ headersTimeout: 0, bodyTimeout: 0 }) });
+    return this.request<T>('POST', path, [], jsonBody(body), await untimed());
+  }
+
+  /** PUTs a local file as the request body, streamed, with no time limit (image files run to gigabytes). */
+  async putFile<T>(path: string, query: QueryPairs, file: string): Promise<T> {
+    const { createReadStream } = await import('node:fs');
+    const { stat } = await import('node:fs/promises');
+    const { Readable } = await import('node:stream');
+    const size = (await stat(file)).size;
+    const body = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
+    return this.request<T>('PUT', path, query, { body, headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) } }, await untimed());
   }
 
   /** Every result of a NetBox list, following `next` until `limit` results (default: all). */
@@ -86,7 +110,7 @@ export class HangarClient {
     }
   }
 
-  private async request<T>(method: string, path: string, query: QueryPairs, body?: unknown, long?: { dispatcher: unknown }): Promise<T> {
+  private async request<T>(method: string, path: string, query: QueryPairs, body?: RequestBody, long?: { dispatcher: unknown }): Promise<T> {
     const search = new URLSearchParams(query.map(([name, value]) => [name, value])).toString();
     const url = `${this.config.url}${path}${search ? `?${search}` : ''}`;
     let response: Response;
@@ -96,9 +120,9 @@ export class HangarClient {
         headers: {
           authorization: `Token ${this.config.token}`,
           accept: 'application/json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...body?.headers,
         },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(body === undefined ? {} : ({ body: body.body, duplex: 'half' } as RequestInit)),
         ...(long ? ({ dispatcher: long.dispatcher } as RequestInit) : { signal: AbortSignal.timeout(TIMEOUT_MS) }),
       });
     } catch (error) {

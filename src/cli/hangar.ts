@@ -8,6 +8,7 @@ import type { Services } from '../main.js';
 import { HANGAR_VERSION } from '../version.js';
 import { registerExportCommands } from './export.js';
 import { registerFleetCommands } from './fleet.js';
+import { registerImageCommands } from './images.js';
 import { registerInventoryCommands } from './inventory.js';
 import { fail, printJson, printRows } from './output.js';
 
@@ -169,6 +170,7 @@ audit
 
 registerInventoryCommands(program);
 registerFleetCommands(program);
+registerImageCommands(program);
 registerExportCommands(program, withServices);
 
 program.parseAsync(process.argv).catch(fail);

@@ -77,6 +77,7 @@ export const KINDS: readonly KindSpec[] = [
     keySeparator: '@',
     nested: true,
   },
+  { list: 'mirrors', objectType: 'boot.mirror', fields: ['name', 'site', 'base_url', 'weight', 'enabled', 'description'], key: ['name'] },
   {
     list: 'profiles',
     objectType: 'boot.profile',

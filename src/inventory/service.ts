@@ -166,6 +166,26 @@ export class InventoryService {
     return row;
   }
 
+  /**
+   * Writes read-only columns the server itself derives (an image file's size and checksum once it is registered),
+   * with an audit entry and an event like any other update. The caller holds the resource's locks.
+   */
+  async setDerivedIn(tx: Tx, resource: Resource, id: number, columns: Json, principal: Principal): Promise<Row> {
+    for (const name of Object.keys(columns)) {
+      if (!resource.fields[name]?.readOnly) throw new Error(`${resource.objectType}.${name} is not a read-only field`);
+    }
+    const context = this.context(tx, principal);
+    const existing = await this.get(resource, id, principal, context.db);
+    const row = (await context.db
+      .updateTable(resource.table)
+      .set({ ...columns, last_updated: this.clock.now().toISOString() })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirstOrThrow()) as Row;
+    await this.record(tx, resource, 'update', principal, existing, row, null);
+    return row;
+  }
+
   async delete(resource: Resource, ids: number[], principal: Principal): Promise<void> {
     await this.store.transaction(async (tx) => {
       for (const id of ids) await this.deleteIn(tx, resource, id, principal);

@@ -143,4 +143,40 @@ describe('AdmissionGate properties', () => {
       { numRuns: 1000 },
     );
   });
+
+  describe('waiting in line', () => {
+    const patientGate = (limit: number, maxWaiting: number) =>
+      new AdmissionGate({ limit, maxWaiting, retryAfterSeconds: { min: 2, max: 30 }, random: () => 0.5, clock: new ManualClock() });
+
+    test('a release hands the slot to the first in line, never beyond the limit', async () => {
+      const g = patientGate(1, 2);
+      const first = admitted(g.tryAcquire());
+      const order: string[] = [];
+      const second = g.acquire(10_000).then((a) => (order.push('second'), admitted(a)));
+      const third = g.acquire(10_000).then((a) => (order.push('third'), admitted(a)));
+      assert.equal(g.queued, 2);
+      assert.equal(g.tryAcquire().admitted, false, 'a client that retries by itself does not jump the line');
+      assert.equal((await g.acquire(10_000)).admitted, false, 'the line is full');
+      first.release();
+      (await second).release();
+      (await third).release();
+      assert.deepEqual(order, ['second', 'third']);
+      assert.deepEqual([g.inFlight, g.peak, g.queued], [0, 1, 0]);
+    });
+
+    test('the wait runs out, or the client goes away, and the slot is not lost', async () => {
+      const g = patientGate(1, 4);
+      const held = admitted(g.tryAcquire());
+      const timedOut = await g.acquire(20);
+      assert.equal(timedOut.admitted, false);
+      const controller = new AbortController();
+      const abandoned = g.acquire(10_000, controller.signal);
+      controller.abort();
+      assert.equal((await abandoned).admitted, false);
+      assert.equal(g.queued, 0);
+      held.release();
+      assert.equal(g.inFlight, 0);
+      admitted(await g.acquire(0)).release();
+    });
+  });
 });

@@ -7,6 +7,10 @@
  * each counting less as it ages (exponential decay with a time constant of `max` seconds), divided by the limit.
  * With few refusals the ceiling stays near `min` and refused machines come back soon; from
  * `SATURATION_PRESSURE` times the limit on, retries spread over the whole `min..max` window.
+ *
+ * Clients that do not retry by themselves (live-boot's `fetch=` is one wget) take `acquire` instead: they wait in
+ * line, first come first served, for a slot that a finished transfer hands straight on, and are refused only when
+ * the line is full or their wait runs out.
  */
 import type { Clock } from '../../core/clock.js';
 
@@ -15,6 +19,8 @@ export interface AdmissionGateOptions {
   readonly limit: number;
   /** Bounds of the Retry-After answer in whole seconds, 1 <= min <= max. */
   readonly retryAfterSeconds: { readonly min: number; readonly max: number };
+  /** Clients waiting in `acquire` at most; beyond it they are refused at once. */
+  readonly maxWaiting?: number;
   /** Uniform in [0, 1), as Math.random. */
   readonly random: () => number;
   readonly clock: Clock;
@@ -23,6 +29,10 @@ export interface AdmissionGateOptions {
 export type Admission =
   | { readonly admitted: true; release(): void }
   | { readonly admitted: false; readonly retryAfterSeconds: number };
+
+interface Waiter {
+  admit(): void;
+}
 
 /** Recent refusals per admission slot at which Retry-After spreads over its whole window. */
 export const SATURATION_PRESSURE = 4;
@@ -33,6 +43,8 @@ export class AdmissionGate {
   private readonly max: number;
   private readonly random: () => number;
   private readonly clock: Clock;
+  private readonly maxWaiting: number;
+  private readonly waiting: Waiter[] = [];
   private current = 0;
   private highest = 0;
   private admittedCount = 0;
@@ -49,6 +61,7 @@ export class AdmissionGate {
       throw new RangeError(`retryAfterSeconds must be integers with 1 <= min <= max, got ${min}..${max}`);
     }
     this.limit = limit;
+    this.maxWaiting = options.maxWaiting ?? 0;
     this.min = min;
     this.max = max;
     this.random = random;
@@ -73,13 +86,49 @@ export class AdmissionGate {
     return this.refusedCount;
   }
 
+  /** Clients waiting in line for a slot. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
   /** Admits a transfer, whose `release` must be called once it ends (more calls do nothing), or refuses it. */
   tryAcquire(): Admission {
-    if (this.current >= this.limit) {
-      this.refusedCount++;
-      return { admitted: false, retryAfterSeconds: this.retryAfter() };
-    }
+    if (this.current >= this.limit) return this.refuse();
     this.current++;
+    return this.admit();
+  }
+
+  /**
+   * Admits a transfer now, or once a slot frees up within `waitMs`; refuses when the line is full, the wait runs
+   * out, or `signal` aborts (the client went away).
+   */
+  acquire(waitMs: number, signal?: AbortSignal): Promise<Admission> {
+    if (this.current < this.limit) return Promise.resolve(this.tryAcquire());
+    if (this.waiting.length >= this.maxWaiting || signal?.aborted) return Promise.resolve(this.refuse());
+    return new Promise((resolve) => {
+      const leave = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', giveUp);
+        this.waiting.splice(this.waiting.indexOf(waiter), 1);
+      };
+      const giveUp = () => {
+        leave();
+        resolve(this.refuse());
+      };
+      // The slot is handed over by `release`, so `current` already counts this transfer.
+      const waiter: Waiter = {
+        admit: () => {
+          leave();
+          resolve(this.admit());
+        },
+      };
+      const timer = setTimeout(giveUp, waitMs);
+      signal?.addEventListener('abort', giveUp, { once: true });
+      this.waiting.push(waiter);
+    });
+  }
+
+  private admit(): Admission {
     this.admittedCount++;
     this.highest = Math.max(this.highest, this.current);
     let released = false;
@@ -88,9 +137,16 @@ export class AdmissionGate {
       release: () => {
         if (released) return;
         released = true;
-        this.current--;
+        const next = this.waiting[0];
+        if (next) next.admit();
+        else this.current--;
       },
     };
+  }
+
+  private refuse(): Admission {
+    this.refusedCount++;
+    return { admitted: false, retryAfterSeconds: this.retryAfter() };
   }
 
   private retryAfter(): number {

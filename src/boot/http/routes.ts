@@ -1,20 +1,25 @@
 /**
  * The HTTP side of the boot service, for machines (no token: a booting machine has none):
- *   GET /boot/ipxe/:mac                          its iPXE script, rendered from its profile
- *   GET /boot/images/:image/:version/:file       image files from DATA/images, behind the admission gate
+ *   GET /boot/ipxe/:mac                          its iPXE script, rendered from its profile, listing its site's mirrors
+ *   GET /boot/images/:image/:version/:file       a file of an image version, behind the admission gate
+ *   GET /boot/files/:file                        boot loaders for UEFI HTTP boot, from DATA/tftp and Debian's iPXE
  *   GET /boot/booted/:mac                        the booted system says it came up
- * Each is a boot event for the machine.
+ * Each is a boot event for the machine: by MAC where the request names it, else by the MAC that holds a DHCP
+ * lease on the client's address, else by the address.
  */
 
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { Clock } from '../../core/clock.js';
 import { normalizeMac } from '../../core/net/index.js';
 import type { EventInput, EventLog } from '../../events/log.js';
 import type { Store } from '../../store/store.js';
-import { AdmissionGate } from './admission.js';
+import { imageFile } from '../images/catalogue.js';
+import { bootFileRoots } from '../tftp/boot-tftp.js';
+import { TftpRoots } from '../tftp/roots.js';
+import type { AdmissionGate } from './admission.js';
 import { bootTargetFor } from './boot-target.js';
 import { serveFile } from './file-response.js';
 import { renderIpxeScript } from './ipxe-script.js';
@@ -22,21 +27,38 @@ import { renderIpxeScript } from './ipxe-script.js';
 export interface BootRoutesOptions {
   store: Store;
   events: EventLog;
-  clock: Clock;
-  /** DATA/images: one directory per image and version. */
-  imagesDir: string;
-  /** Image transfers at once before 503 with Retry-After. */
-  maxTransfers: number;
+  /** The data directory: images under DATA/images, boot loaders under DATA/tftp. */
+  dataDir: string;
+  /** Bounds the image transfers at once (`hangar serve --max-image-transfers`). */
+  gate: AdmissionGate;
 }
+
+/**
+ * How long a client that does not retry by itself (anything but iPXE: live-boot's wget fetching the root
+ * filesystem) waits in line for a transfer slot.
+ */
+const QUEUE_WAIT_MS = 10 * 60_000;
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9._+-]*$';
 const MachineMac = Type.Object({ mac: Type.String({ maxLength: 32 }) });
 
 export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (app, options) => {
-  const { store, events } = options;
-  const gate = new AdmissionGate({ limit: options.maxTransfers, retryAfterSeconds: { min: 1, max: 10 }, random: Math.random, clock: options.clock });
+  const { store, events, gate } = options;
+  const db = store.db as unknown as Kysely<unknown>;
+  const bootDir = join(options.dataDir, 'tftp');
+  await mkdir(bootDir, { recursive: true });
+  const bootFiles = await TftpRoots.open(bootFileRoots(bootDir));
+  const imagesDir = join(options.dataDir, 'images');
+
   const record = (input: EventInput) => {
     events.record(store, input).catch((error: unknown) => app.log.warn({ error: String(error), type: input.type }, 'boot event not recorded'));
+  };
+  /** A boot event about the machine at the request's client address. */
+  const recordForClient = (request: FastifyRequest, input: Omit<EventInput, 'subject' | 'actor'>) => {
+    leaseHolder(db, request.ip).then(
+      (mac) => record({ ...input, subject: mac ?? request.ip, actor: 'boot', data: { ...input.data, client: request.ip } }),
+      (error: unknown) => app.log.warn({ error: String(error) }, 'boot event not recorded'),
+    );
   };
 
   app.get(
@@ -47,8 +69,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     },
     async (request, reply) => {
       const mac = normalizeMac(request.params.mac, 'mac');
-      const target = await bootTargetFor(store.db as unknown as Kysely<unknown>, mac);
-      const base = `http://${request.headers.host ?? request.hostname}`;
+      const target = await bootTargetFor(db, mac, request.ip);
       let script: string;
       if (target.profile === null) {
         script = '#!ipxe\necho Hangar has no profile for ${net0/mac} and no discovery profile\nexit 1\n';
@@ -65,8 +86,8 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
           ...(image.rootfs ? { rootfs: { file: path(image.rootfs) } } : {}),
           kernelArgs: target.profile.kernelArgs,
           extraKernelArgs: [],
-          // The server the machine reached is its only mirror until sites list image servers.
-          mirrors: [base],
+          // A site without mirrors boots from the server the machine reached.
+          mirrors: target.mirrors.length > 0 ? target.mirrors : [`http://${request.headers.host ?? request.hostname}`],
         });
       }
       record({
@@ -85,33 +106,60 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     config: { access: 'public' },
     schema: {
       tags: ['boot'],
-      summary: 'A file of an image version (Range, ETag; 503 with Retry-After beyond the transfer limit)',
+      summary: 'A file of an image version (Range, ETag; beyond the transfer limit iPXE gets 503 with Retry-After, other clients wait in line)',
       params: Type.Object({ image: Type.String({ pattern: NAME }), version: Type.String({ pattern: NAME }), file: Type.String({ pattern: NAME }) }),
     },
     handler: async (request, reply) => {
       const { image, version, file } = request.params;
-      const path = join(options.imagesDir, image, version, file);
-      const stats = await stat(path).catch(() => null);
-      if (!stats?.isFile()) return reply.code(404).type('text/plain').send(`no file ${file} in image ${image}@${version}\n`);
-      const admission = gate.tryAcquire();
+      const name = `${image}/${version}/${file}`;
+      const declared = await imageFile(db, image, version, file);
+      const path = join(imagesDir, image, version, file);
+      const stats = declared ? await stat(path).catch(() => null) : null;
+      if (!declared || !stats?.isFile()) return reply.code(404).type('text/plain').send(`no file ${file} in image ${image}@${version}\n`);
+      // iPXE retries a 503 by itself after Retry-After; live-boot's one wget does not, so it waits in line.
+      const retriesItself = /^iPXE\//.test(request.headers['user-agent'] ?? '');
+      const gone = new AbortController();
+      request.raw.once('close', () => gone.abort());
+      const admission = retriesItself ? gate.tryAcquire() : await gate.acquire(QUEUE_WAIT_MS, gone.signal);
       if (!admission.admitted) {
-        record({ type: 'boot.refused', subject: request.ip, actor: 'boot', data: { protocol: 'http', file: `${image}/${version}/${file}`, retry_after: admission.retryAfterSeconds, in_flight: gate.inFlight } });
+        recordForClient(request, { type: 'boot.refused', data: { protocol: 'http', file: name, retry_after: admission.retryAfterSeconds, in_flight: gate.inFlight, queued: gate.queued } });
         return reply.code(503).header('retry-after', String(admission.retryAfterSeconds)).type('text/plain').send('too many image transfers at once; retry later\n');
       }
       reply.hijack();
-      serveFile(request.raw, reply.raw, { path, size: stats.size, mtimeMs: stats.mtimeMs }, (result) => {
+      serveFile(request.raw, reply.raw, { path, size: stats.size, mtimeMs: stats.mtimeMs, ...(declared.sha256 ? { sha256: declared.sha256 } : {}) }, (result) => {
         admission.release();
         if (request.method === 'HEAD') return;
-        record({
+        recordForClient(request, {
           type: 'boot.file',
-          subject: request.ip,
-          actor: 'boot',
-          data: { protocol: 'http', file: `${image}/${version}/${file}`, status: result.status, bytes: result.bytes, duration_ms: Math.round(result.durationMs), aborted: result.aborted },
+          data: { protocol: 'http', file: name, status: result.status, bytes: result.bytes, duration_ms: Math.round(result.durationMs), aborted: result.aborted },
         });
       });
       return reply;
     },
   });
+
+  app.get(
+    '/boot/files/:file',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['boot'], summary: 'A boot loader for UEFI HTTP boot (DATA/tftp, then Debian’s iPXE binaries)', params: Type.Object({ file: Type.String({ pattern: NAME }) }) },
+    },
+    async (request, reply) => {
+      const { file } = request.params;
+      const lookup = await bootFiles.lookup(file, 'octet');
+      if (lookup.kind !== 'found') {
+        recordForClient(request, { type: 'boot.refused', data: { protocol: 'http', file, reason: lookup.kind === 'refused' ? lookup.reason : 'not-found' } });
+        return reply.code(404).type('text/plain').send(`no boot file ${file}\n`);
+      }
+      try {
+        const body = await lookup.file.read(0, lookup.file.size);
+        recordForClient(request, { type: 'boot.file', data: { protocol: 'http', file, status: 200, bytes: body.length } });
+        return reply.type('application/octet-stream').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+      } finally {
+        await lookup.file.close();
+      }
+    },
+  );
 
   app.get(
     '/boot/booted/:mac',
@@ -126,3 +174,10 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     },
   );
 };
+
+/** The MAC whose DHCP lease holds `address`, if Hangar's DHCP server gave it one. */
+async function leaseHolder(database: Kysely<unknown>, address: string): Promise<string | null> {
+  const db = database as Kysely<{ dhcp_leases: { address: string; mac: string | null } }>;
+  const row = await db.selectFrom('dhcp_leases').select('mac').where('address', '=', address.replace(/^::ffff:/, '')).executeTakeFirst();
+  return row?.mac ?? null;
+}

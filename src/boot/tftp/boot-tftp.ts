@@ -6,11 +6,16 @@
 import { mkdirSync } from 'node:fs';
 import type { EventLog } from '../../events/log.js';
 import type { Store } from '../../store/store.js';
+import type { TftpRootsOptions } from './roots.js';
 import { TftpServer } from './server.js';
 
 /** Debian's `ipxe` package: undionly.kpxe, snponly.efi; ipxe.efi and ipxe.lkrn are symlinks into /boot. */
 export const IPXE_DIR = '/usr/lib/ipxe';
-const IPXE_OUTSIDE_FILES = ['/boot/ipxe.efi', '/boot/ipxe.lkrn'];
+
+/** The boot files TFTP and UEFI HTTP boot (`/boot/files/`) serve: the site's DATA/tftp over Debian's iPXE binaries. */
+export function bootFileRoots(bootDir: string): TftpRootsOptions {
+  return { roots: [bootDir, IPXE_DIR], allowedOutsideFiles: ['/boot/ipxe.efi', '/boot/ipxe.lkrn'] };
+}
 
 export async function startBootTftp(
   listen: { address: string; port: number },
@@ -20,10 +25,9 @@ export async function startBootTftp(
 ): Promise<TftpServer> {
   mkdirSync(bootDir, { recursive: true });
   return TftpServer.start({
-    roots: [bootDir, IPXE_DIR],
+    ...bootFileRoots(bootDir),
     address: listen.address,
     port: listen.port,
-    allowedOutsideFiles: IPXE_OUTSIDE_FILES,
     log,
     onTransfer: (transfer) => {
       const refused = transfer.outcome === 'busy' || transfer.outcome === 'refused';

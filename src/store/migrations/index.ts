@@ -6,6 +6,7 @@ import { inventory } from './0003_inventory.js';
 import { bootFleet } from './0004_boot_fleet.js';
 import { dhcpLeases } from './0005_dhcp_leases.js';
 import { dhcpJournal } from './0006_dhcp_journal.js';
+import { imageFilesMirrors } from './0007_image_files_mirrors.js';
 
 /**
  * The one migration history. Each entry is a function of the backend, because a few column types differ
@@ -18,6 +19,7 @@ const history: ReadonlyArray<[string, (backend: Backend) => Migration]> = [
   ['0004_boot_fleet', bootFleet],
   ['0005_dhcp_leases', dhcpLeases],
   ['0006_dhcp_journal', dhcpJournal],
+  ['0007_image_files_mirrors', imageFilesMirrors],
 ];
 
 export function migrationProvider(backend: Backend): MigrationProvider {
