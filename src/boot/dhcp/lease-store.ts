@@ -96,6 +96,20 @@ export async function listLeases(db: Kysely<unknown>, filter: LeaseFilter, windo
 }
 
 /** A journal's name in dhcp_journals: its host and directory, so servers sharing a PostgreSQL store keep apart. */
+/**
+ * The MAC of the machine at `address` as Hangar's DHCP server leased it (offered or bound), for naming TFTP and
+ * HTTP boot events by machine; null when Hangar gave that address to no one.
+ */
+export async function leaseHolder(db: Kysely<unknown>, address: string): Promise<string | null> {
+  const row = await (db as Kysely<LeaseTables>)
+    .selectFrom('dhcp_leases')
+    .select('mac')
+    .where('address', '=', address.replace(/^::ffff:/, ''))
+    .where('state', 'in', ['offered', 'bound'])
+    .executeTakeFirst();
+  return row?.mac ?? null;
+}
+
 export function journalName(journalDir: string): string {
   return `${hostname()}:${journalDir}`;
 }

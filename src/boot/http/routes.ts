@@ -16,6 +16,7 @@ import type { Kysely } from 'kysely';
 import { normalizeMac } from '../../core/net/index.js';
 import type { EventInput, EventLog } from '../../events/log.js';
 import type { Store } from '../../store/store.js';
+import { leaseHolder } from '../dhcp/lease-store.js';
 import { imageFile } from '../images/catalogue.js';
 import { bootFileRoots } from '../tftp/boot-tftp.js';
 import { TftpRoots } from '../tftp/roots.js';
@@ -174,10 +175,3 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     },
   );
 };
-
-/** The MAC whose DHCP lease holds `address`, if Hangar's DHCP server gave it one. */
-async function leaseHolder(database: Kysely<unknown>, address: string): Promise<string | null> {
-  const db = database as Kysely<{ dhcp_leases: { address: string; mac: string | null } }>;
-  const row = await db.selectFrom('dhcp_leases').select('mac').where('address', '=', address.replace(/^::ffff:/, '')).executeTakeFirst();
-  return row?.mac ?? null;
-}

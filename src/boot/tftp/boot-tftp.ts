@@ -4,7 +4,9 @@
  */
 
 import { mkdirSync } from 'node:fs';
+import type { Kysely } from 'kysely';
 import type { EventLog } from '../../events/log.js';
+import { leaseHolder } from '../dhcp/lease-store.js';
 import type { Store } from '../../store/store.js';
 import type { TftpRootsOptions } from './roots.js';
 import { TftpServer } from './server.js';
@@ -31,20 +33,23 @@ export async function startBootTftp(
     log,
     onTransfer: (transfer) => {
       const refused = transfer.outcome === 'busy' || transfer.outcome === 'refused';
-      void services.events
-        .record(services.store, {
-          type: refused ? 'boot.refused' : 'boot.file',
-          subject: transfer.client.address,
-          actor: 'tftp',
-          data: {
-            protocol: 'tftp',
-            file: transfer.file,
-            outcome: transfer.outcome,
-            bytes: transfer.bytes,
-            duration_ms: Math.round(transfer.durationMs),
-            ...(transfer.reason === null ? {} : { reason: transfer.reason }),
-          },
-        })
+      void leaseHolder(services.store.db as unknown as Kysely<unknown>, transfer.client.address)
+        .then((mac) =>
+          services.events.record(services.store, {
+            type: refused ? 'boot.refused' : 'boot.file',
+            subject: mac ?? transfer.client.address,
+            actor: 'tftp',
+            data: {
+              protocol: 'tftp',
+              client: transfer.client.address,
+              file: transfer.file,
+              outcome: transfer.outcome,
+              bytes: transfer.bytes,
+              duration_ms: Math.round(transfer.durationMs),
+              ...(transfer.reason === null ? {} : { reason: transfer.reason }),
+            },
+          }),
+        )
         .catch((error: unknown) => log('tftp event not recorded', { error: String(error) }));
     },
   });
