@@ -137,7 +137,7 @@ export async function buildApi(services: Services, options: ApiOptions): Promise
   await app.register(fleetRoutes, { fleet: services.fleet, sync: options.sync ?? null });
   await app.register(dhcpRoutes, { store: services.store, now: () => services.clock.now().getTime() });
   await app.register(imageFileRoutes, { images: services.images });
-  await app.register(bootRoutes, { store: services.store, events: services.events, dataDir: services.store.location.dataDir, gate: imageGate });
+  await app.register(bootRoutes, { store: services.store, events: services.events, clock: services.clock, dataDir: services.store.location.dataDir, gate: imageGate });
   await app.register(eventRoutes, {
     events: services.events,
     pollMs: options.eventPollMs ?? 1000,

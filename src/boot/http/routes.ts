@@ -14,6 +14,8 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { normalizeMac } from '../../core/net/index.js';
+import type { Clock } from '../../core/clock.js';
+import { EventBatcher } from '../../events/batcher.js';
 import type { EventInput, EventLog } from '../../events/log.js';
 import type { Store } from '../../store/store.js';
 import { leaseHolder } from '../dhcp/lease-store.js';
@@ -28,6 +30,7 @@ import { renderIpxeScript } from './ipxe-script.js';
 export interface BootRoutesOptions {
   store: Store;
   events: EventLog;
+  clock: Clock;
   /** The data directory: images under DATA/images, boot loaders under DATA/tftp. */
   dataDir: string;
   /** Bounds the image transfers at once (`hangar serve --max-image-transfers`). */
@@ -51,9 +54,10 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
   const bootFiles = await TftpRoots.open(bootFileRoots(bootDir));
   const imagesDir = join(options.dataDir, 'images');
 
-  const record = (input: EventInput) => {
-    events.record(store, input).catch((error: unknown) => app.log.warn({ error: String(error), type: input.type }, 'boot event not recorded'));
-  };
+  // Script renders run to thousands a second in a boot storm: their events go to the store in batches.
+  const batcher = new EventBatcher(store, events, options.clock, { log: (message, fields) => app.log.warn(fields, message) });
+  app.addHook('onClose', () => batcher.close());
+  const record = (input: EventInput) => batcher.add(input);
   /** A boot event about the machine at the request's client address. */
   const recordForClient = (request: FastifyRequest, input: Omit<EventInput, 'subject' | 'actor'>) => {
     leaseHolder(db, request.ip).then(
