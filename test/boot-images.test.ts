@@ -151,6 +151,9 @@ describe('image catalogue, mirrors and boot files', () => {
     assert.match(bad.json.detail!, /base_url/);
 
     const version = (await call('GET', '/api/boot/image-versions/?version=1.0')).json.results![0]!;
+    const unsafe = await call('POST', '/api/boot/profiles/', { name: 'unsafe', image_version: version.id, kernel_args: 'console=ttyS0 || reboot' });
+    assert.equal(unsafe.status, 400);
+    assert.match(unsafe.json.detail!, /kernel_args: "\|\|" on its own ends an iPXE command/);
     const profile = (await call('POST', '/api/boot/profiles/', { name: 'live', image_version: version.id, kernel_args: 'console=ttyS0' })).json;
     const maker = (await call('POST', '/api/dcim/manufacturers/', { name: 'Acme', slug: 'acme' })).json;
     const model = (await call('POST', '/api/dcim/device-types/', { manufacturer: maker.id, model: 'm1', slug: 'm1' })).json;

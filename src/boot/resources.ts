@@ -1,5 +1,6 @@
 import { ConflictError, InvalidError } from '../core/errors.js';
 import { formatAddress, parseAddress, parsePrefix, prefixContainsAddress } from '../core/net/index.js';
+import { checkKernelArgs } from './http/ipxe-script.js';
 import { commonFields, type Choices, type Field, type Resource } from '../inventory/model.js';
 
 /** The boot data: DHCP subnets, the image catalogue and the boot profiles that pin an image version. */
@@ -149,6 +150,8 @@ export const bootProfile: Resource = {
   tenancy: { kind: 'shared' },
   ordering: ['name'],
   prepare(row, _context, _existing, path) {
+    // Refused here rather than when a machine boots and gets no script.
+    checkKernelArgs(String(row.kernel_args ?? ''), `${path}.kernel_args`);
     if (row.boot === 'image' && (row.image_version_id === null || row.image_version_id === undefined)) {
       throw new InvalidError(`${path}.image_version: a profile that boots an image needs an image version`, `${path}.image_version`);
     }
