@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { AuditLog } from './audit/log.js';
 import { TokenService } from './auth/service.js';
 import { buildApi } from './api/app.js';
@@ -76,6 +76,21 @@ export async function openServices(location: StoreLocation, clock: Clock = syste
   return { clock, store, audit, events, tokens, resources, inventory, ipam, fleet, images };
 }
 
+/**
+ * How long a stopping server lets requests in flight finish. Image downloads can run for minutes, and one whose
+ * client stalled never ends; cutting them is safe, because iPXE retries and moves on to the next mirror.
+ */
+const DRAIN_MS = 10_000;
+
+async function closeDraining(app: FastifyInstance): Promise<void> {
+  const cut = setTimeout(() => app.server.closeAllConnections(), DRAIN_MS);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(cut);
+  }
+}
+
 /** Starts the API server (and the git sync, when configured); resolves once it listens. `stop()` drains, then closes. */
 export async function serve(config: Config): Promise<{ url: string; stop: () => Promise<void> }> {
   const services = await openServices(config);
@@ -99,7 +114,7 @@ export async function serve(config: Config): Promise<{ url: string; stop: () => 
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   // Everything started so far, stopped in reverse order on shutdown or when a later part fails to start.
-  const started: Array<() => Promise<void>> = [() => services.store.close(), () => app.close()];
+  const started: Array<() => Promise<void>> = [() => services.store.close(), () => closeDraining(app)];
   const stopAll = async () => {
     for (const stopOne of started.reverse()) await stopOne();
   };

@@ -212,4 +212,16 @@ describe('image catalogue, mirrors and boot files', () => {
     assert.deepEqual([after.limit, after.in_flight, after.peak, after.queued], [1, 0, 1, 0]);
     assert.ok((after.refused ?? 0) >= 1);
   });
+
+  test('SIGTERM cuts a download whose client stalled, after the drain time, and exits 0', async () => {
+    const stalled = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = request(`${server.url}/boot/images/live/1.0/initrd.img`, { headers: { 'user-agent': 'iPXE/1.21.1' } }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(stalled.statusCode, 200);
+    // Without a bounded drain the server waited for this reader forever.
+    assert.equal(await server.stop(), 0, server.stderr());
+    stalled.destroy();
+  });
 });

@@ -11,7 +11,6 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { normalizeMac } from '../../core/net/index.js';
 import type { Clock } from '../../core/clock.js';
@@ -59,9 +58,9 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
   app.addHook('onClose', () => batcher.close());
   const record = (input: EventInput) => batcher.add(input);
   /** A boot event about the machine at the request's client address. */
-  const recordForClient = (request: FastifyRequest, input: Omit<EventInput, 'subject' | 'actor'>) => {
-    leaseHolder(db, request.ip).then(
-      (mac) => record({ ...input, subject: mac ?? request.ip, actor: 'boot', data: { ...input.data, client: request.ip } }),
+  const recordForClient = (client: string, input: Omit<EventInput, 'subject' | 'actor'>) => {
+    leaseHolder(db, client).then(
+      (mac) => record({ ...input, subject: mac ?? client, actor: 'boot', data: { ...input.data, client } }),
       (error: unknown) => app.log.warn({ error: String(error) }, 'boot event not recorded'),
     );
   };
@@ -116,6 +115,8 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     },
     handler: async (request, reply) => {
       const { image, version, file } = request.params;
+      // Taken now: once the client has gone, its socket no longer knows the address.
+      const client = request.ip;
       const name = `${image}/${version}/${file}`;
       const declared = await imageFile(db, image, version, file);
       const path = join(imagesDir, image, version, file);
@@ -127,14 +128,14 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
       request.raw.once('close', () => gone.abort());
       const admission = retriesItself ? gate.tryAcquire() : await gate.acquire(QUEUE_WAIT_MS, gone.signal);
       if (!admission.admitted) {
-        recordForClient(request, { type: 'boot.refused', data: { protocol: 'http', file: name, retry_after: admission.retryAfterSeconds, in_flight: gate.inFlight, queued: gate.queued } });
+        recordForClient(client, { type: 'boot.refused', data: { protocol: 'http', file: name, retry_after: admission.retryAfterSeconds, in_flight: gate.inFlight, queued: gate.queued } });
         return reply.code(503).header('retry-after', String(admission.retryAfterSeconds)).type('text/plain').send('too many image transfers at once; retry later\n');
       }
       reply.hijack();
       serveFile(request.raw, reply.raw, { path, size: stats.size, mtimeMs: stats.mtimeMs, ...(declared.sha256 ? { sha256: declared.sha256 } : {}) }, (result) => {
         admission.release();
         if (request.method === 'HEAD') return;
-        recordForClient(request, {
+        recordForClient(client, {
           type: 'boot.file',
           data: { protocol: 'http', file: name, status: result.status, bytes: result.bytes, duration_ms: Math.round(result.durationMs), aborted: result.aborted },
         });
@@ -151,14 +152,15 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     },
     async (request, reply) => {
       const { file } = request.params;
+      const client = request.ip;
       const lookup = await bootFiles.lookup(file, 'octet');
       if (lookup.kind !== 'found') {
-        recordForClient(request, { type: 'boot.refused', data: { protocol: 'http', file, reason: lookup.kind === 'refused' ? lookup.reason : 'not-found' } });
+        recordForClient(client, { type: 'boot.refused', data: { protocol: 'http', file, reason: lookup.kind === 'refused' ? lookup.reason : 'not-found' } });
         return reply.code(404).type('text/plain').send(`no boot file ${file}\n`);
       }
       try {
         const body = await lookup.file.read(0, lookup.file.size);
-        recordForClient(request, { type: 'boot.file', data: { protocol: 'http', file, status: 200, bytes: body.length } });
+        recordForClient(client, { type: 'boot.file', data: { protocol: 'http', file, status: 200, bytes: body.length } });
         return reply.type('application/octet-stream').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
       } finally {
         await lookup.file.close();
