@@ -154,12 +154,7 @@ export class InventoryService {
     const context = this.context(tx, principal);
     const existing = await this.get(resource, id, principal, context.db);
     const { columns, tags } = await this.columnsFrom(resource, changes, existing, context, path, partial);
-    const row = (await context.db
-      .updateTable(resource.table)
-      .set({ ...columns, last_updated: this.clock.now().toISOString() })
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirstOrThrow()) as Row;
+    const row = await this.updateRow(context, resource, id, columns);
     if (tags) await this.setTags(context.db, resource, id, tags);
     await resource.afterWrite?.(row, existing, context);
     await this.record(tx, resource, 'update', principal, existing, row, tags);
@@ -176,14 +171,18 @@ export class InventoryService {
     }
     const context = this.context(tx, principal);
     const existing = await this.get(resource, id, principal, context.db);
-    const row = (await context.db
+    const row = await this.updateRow(context, resource, id, columns);
+    await this.record(tx, resource, 'update', principal, existing, row, null);
+    return row;
+  }
+
+  private async updateRow(context: WriteContext, resource: Resource, id: number, columns: Json): Promise<Row> {
+    return (await context.db
       .updateTable(resource.table)
       .set({ ...columns, last_updated: this.clock.now().toISOString() })
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirstOrThrow()) as Row;
-    await this.record(tx, resource, 'update', principal, existing, row, null);
-    return row;
   }
 
   async delete(resource: Resource, ids: number[], principal: Principal): Promise<void> {
