@@ -22,9 +22,10 @@ import { imageFile } from '../images/catalogue.js';
 import { bootFileRoots } from '../tftp/boot-tftp.js';
 import { TftpRoots } from '../tftp/roots.js';
 import type { AdmissionGate } from './admission.js';
-import { bootTargetFor } from './boot-target.js';
+import { bootTargetFor, type BootTarget } from './boot-target.js';
 import { serveFile } from './file-response.js';
 import { renderIpxeScript } from './ipxe-script.js';
+import { BootTargetCache } from './target-cache.js';
 
 export interface BootRoutesOptions {
   store: Store;
@@ -65,6 +66,8 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     );
   };
 
+  const targets = new BootTargetCache<BootTarget>(() => auditGeneration(db), options.clock);
+
   app.get(
     '/boot/ipxe/:mac',
     {
@@ -73,7 +76,8 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     },
     async (request, reply) => {
       const mac = normalizeMac(request.params.mac, 'mac');
-      const target = await bootTargetFor(db, mac, request.ip);
+      const client = request.ip;
+      const target = await targets.get(`${mac} ${client}`, () => bootTargetFor(db, mac, client));
       let script: string;
       if (target.profile === null) {
         script = '#!ipxe\necho Hangar has no profile for ${net0/mac} and no discovery profile\nexit 1\n';
@@ -181,3 +185,10 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     },
   );
 };
+
+/** The audit chain's head: it moves with every inventory write, in any process. */
+async function auditGeneration(database: Kysely<unknown>): Promise<number> {
+  const db = database as Kysely<{ audit_head: { id: number; last_id: number | string } }>;
+  const head = await db.selectFrom('audit_head').select('last_id').where('id', '=', 1).executeTakeFirst();
+  return Number(head?.last_id ?? 0);
+}
