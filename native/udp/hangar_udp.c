@@ -2,9 +2,13 @@
 // address it was sent to (IP_PKTINFO), and can choose the interface and source address of a reply. Node's dgram
 // drops control messages, and a DHCP server answering 255.255.255.255 needs both.
 //
-// Exports: open, send, close, ref, unref, interfaceIndex. A socket is an external tagged with a type tag; it lives
-// until close() (a strong reference keeps it, like dgram), then until both the libuv handle has closed and the
+// Exports: open, sendBatch, close, ref, unref, interfaceIndex. A socket is an external tagged with a type tag; it
+// lives until close() (a strong reference keeps it, like dgram), then until both the libuv handle has closed and the
 // external has been collected.
+//
+// Both directions move batches, so a busy server makes few system calls and few Node-API calls: a wakeup's datagrams
+// reach JavaScript in two arrays it lent at open() (payloads back to back, and metadata), with one call, and
+// replies leave in one sendmmsg. Nothing is allocated per datagram.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,9 +25,13 @@
 #include <uv.h>
 
 enum {
-  BATCH = 64,             // datagrams per recvmmsg call
+  BATCH = 64,             // datagrams per recvmmsg and per sendmmsg call
   MAX_PER_WAKEUP = 1024,  // then yield to the rest of the event loop; level-triggered polling brings us back
   SLOT_BYTES = 65536,     // larger than any IPv4 UDP payload, so nothing is truncated
+  // Per received datagram, in the metadata array: offset and length in the payloads array, interface index,
+  // source address, source port, destination address (addresses as host-order integers).
+  METADATA_FIELDS = 6,
+  TARGET_FIELDS = 4,  // per datagram to send: address, port, interface index, source address
 };
 
 typedef union {
@@ -42,6 +50,13 @@ typedef struct {
   napi_ref self;  // strong while open: an open socket stays reachable, as a dgram socket does
   napi_ref on_datagrams;
   napi_ref on_error;
+  // Lent by JavaScript at open() and written before each onDatagrams call, which reads them before returning.
+  napi_ref metadata_ref;
+  uint32_t *metadata;
+  uint32_t max_per_call;  // datagrams the metadata array holds
+  napi_ref payloads_ref;
+  unsigned char *payloads;
+  size_t payloads_capacity;  // at least SLOT_BYTES, so any datagram fits
   napi_async_context async_context;
   napi_async_cleanup_hook_handle cleanup_hook;
   struct mmsghdr messages[BATCH];
@@ -118,33 +133,6 @@ static bool get_uint32_arg(napi_env env, napi_value value, const char *name, uin
   return true;
 }
 
-// Reads a dotted-quad IPv4 address. `optional` accepts undefined and null as "none" (*present = false).
-static bool get_ipv4_arg(napi_env env, napi_value value, const char *name, bool optional, struct in_addr *out,
-                         bool *present) {
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok) return throw_napi_error(env), false;
-  if (optional && (type == napi_undefined || type == napi_null)) {
-    *present = false;
-    return true;
-  }
-  char text[INET_ADDRSTRLEN + 1];
-  size_t length = 0;
-  char message[160];
-  if (type != napi_string) {
-    snprintf(message, sizeof message, "%s must be an IPv4 address string", name);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
-    return false;
-  }
-  if (napi_get_value_string_utf8(env, value, text, sizeof text, &length) != napi_ok) return throw_napi_error(env), false;
-  if (length >= INET_ADDRSTRLEN || inet_pton(AF_INET, text, out) != 1) {
-    snprintf(message, sizeof message, "%s is not an IPv4 address: \"%s%s\"", name, text, length >= INET_ADDRSTRLEN ? "..." : "");
-    napi_throw_type_error(env, "ERR_INVALID_IP_ADDRESS", message);
-    return false;
-  }
-  if (present != NULL) *present = true;
-  return true;
-}
-
 static bool get_function_arg(napi_env env, napi_value value, const char *name) {
   napi_valuetype type;
   if (napi_typeof(env, value, &type) != napi_ok) return throw_napi_error(env), false;
@@ -153,6 +141,24 @@ static bool get_function_arg(napi_env env, napi_value value, const char *name) {
   snprintf(message, sizeof message, "%s must be a function", name);
   napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
   return false;
+}
+
+// A typed array's elements, which stay where they are while a reference keeps the array: it cannot be detached
+// unless transferred, and the wrapper never hands it out.
+static bool get_typed_array_arg(napi_env env, napi_value value, const char *name, napi_typedarray_type wanted,
+                                void **data, size_t *length) {
+  bool is_typedarray = false;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(env, value, &is_typedarray) != napi_ok) return throw_napi_error(env), false;
+  if (is_typedarray && napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok)
+    return throw_napi_error(env), false;
+  if (!is_typedarray || type != wanted) {
+    char message[96];
+    snprintf(message, sizeof message, "%s must be a %s", name, wanted == napi_uint8_array ? "Uint8Array" : "Uint32Array");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
+    return false;
+  }
+  return true;
 }
 
 static hangar_socket *get_socket_arg(napi_env env, napi_value value) {
@@ -180,8 +186,12 @@ static void release_js(hangar_socket *s) {
   if (s->self != NULL) napi_delete_reference(s->env, s->self);
   if (s->on_datagrams != NULL) napi_delete_reference(s->env, s->on_datagrams);
   if (s->on_error != NULL) napi_delete_reference(s->env, s->on_error);
+  if (s->metadata_ref != NULL) napi_delete_reference(s->env, s->metadata_ref);
+  if (s->payloads_ref != NULL) napi_delete_reference(s->env, s->payloads_ref);
   if (s->async_context != NULL) napi_async_destroy(s->env, s->async_context);
-  s->self = s->on_datagrams = s->on_error = NULL;
+  s->self = s->on_datagrams = s->on_error = s->metadata_ref = s->payloads_ref = NULL;
+  s->metadata = NULL;
+  s->payloads = NULL;
   s->async_context = NULL;
 }
 
@@ -238,55 +248,22 @@ static void rethrow_pending(napi_env env, napi_status status) {
     napi_fatal_exception(env, exception);
 }
 
-static void call_back(hangar_socket *s, napi_ref callback, napi_value argument) {
+static void call_back(hangar_socket *s, napi_ref callback, size_t argc, napi_value *argv) {
   napi_env env = s->env;
   napi_value function, receiver;
   if (callback == NULL || napi_get_reference_value(env, callback, &function) != napi_ok || function == NULL) return;
   if (napi_get_global(env, &receiver) != napi_ok) return;  // napi_make_callback needs an object receiver
-  rethrow_pending(env, napi_make_callback(env, s->async_context, receiver, function, 1, &argument, NULL));
+  rethrow_pending(env, napi_make_callback(env, s->async_context, receiver, function, argc, argv, NULL));
 }
 
 static void report_error(hangar_socket *s, const char *syscall, int err) {
   napi_value error = system_error(s->env, syscall, err, NULL);
-  if (error != NULL) call_back(s, s->on_error, error);
+  if (error != NULL) call_back(s, s->on_error, 1, &error);
 }
 
-static napi_status ipv4_string(napi_env env, struct in_addr address, napi_value *out) {
-  char text[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &address, text, sizeof text);
-  return napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, out);
-}
-
-// {data, ifindex, source, sourcePort, destination} for message i of the last recvmmsg.
-static napi_status datagram_object(hangar_socket *s, unsigned i, napi_value *out) {
-  napi_env env = s->env;
-  struct mmsghdr *m = &s->messages[i];
-  struct in_pktinfo info = {0};
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m->msg_hdr); c != NULL; c = CMSG_NXTHDR(&m->msg_hdr, c))
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) memcpy(&info, CMSG_DATA(c), sizeof info);
-
-  napi_value data, ifindex, source, source_port, destination;
-  napi_status status;
-  if ((status = napi_create_buffer_copy(env, m->msg_len, s->iovecs[i].iov_base, NULL, &data)) != napi_ok ||
-      (status = napi_create_uint32(env, (uint32_t)info.ipi_ifindex, &ifindex)) != napi_ok ||
-      (status = ipv4_string(env, s->sources[i].sin_addr, &source)) != napi_ok ||
-      (status = napi_create_uint32(env, ntohs(s->sources[i].sin_port), &source_port)) != napi_ok ||
-      (status = ipv4_string(env, info.ipi_addr, &destination)) != napi_ok ||
-      (status = napi_create_object(env, out)) != napi_ok)
-    return status;
-  const napi_property_descriptor properties[] = {
-      {"data", NULL, NULL, NULL, NULL, data, napi_default_jsproperty, NULL},
-      {"ifindex", NULL, NULL, NULL, NULL, ifindex, napi_default_jsproperty, NULL},
-      {"source", NULL, NULL, NULL, NULL, source, napi_default_jsproperty, NULL},
-      {"sourcePort", NULL, NULL, NULL, NULL, source_port, napi_default_jsproperty, NULL},
-      {"destination", NULL, NULL, NULL, NULL, destination, napi_default_jsproperty, NULL},
-  };
-  return napi_define_properties(env, *out, sizeof properties / sizeof properties[0], properties);
-}
-
-// One recvmmsg call; returns its result (errno set when negative).
-static int receive_batch(hangar_socket *s) {
-  for (unsigned i = 0; i < BATCH; i++) {
+// One recvmmsg call for at most `wanted` datagrams; returns its result (errno set when negative).
+static int receive_batch(hangar_socket *s, unsigned wanted) {
+  for (unsigned i = 0; i < wanted; i++) {
     struct msghdr *h = &s->messages[i].msg_hdr;
     // The kernel rewrites these lengths on every call.
     h->msg_name = &s->sources[i];
@@ -298,11 +275,38 @@ static int receive_batch(hangar_socket *s) {
     h->msg_flags = 0;
   }
   int received;
-  do received = recvmmsg(s->fd, s->messages, BATCH, MSG_DONTWAIT, NULL);
+  do received = recvmmsg(s->fd, s->messages, wanted, MSG_DONTWAIT, NULL);
   while (received < 0 && errno == EINTR);
   return received;
 }
 
+// Copies message i of the last recvmmsg to the payloads array at `*used`, and its metadata as datagram `index`.
+static void stage_datagram(hangar_socket *s, unsigned i, uint32_t index, size_t *used) {
+  struct mmsghdr *m = &s->messages[i];
+  memcpy(s->payloads + *used, s->iovecs[i].iov_base, m->msg_len);
+  struct in_pktinfo info = {0};
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m->msg_hdr); c != NULL; c = CMSG_NXTHDR(&m->msg_hdr, c))
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) memcpy(&info, CMSG_DATA(c), sizeof info);
+  uint32_t *fields = s->metadata + (size_t)index * METADATA_FIELDS;
+  fields[0] = (uint32_t)*used;
+  fields[1] = m->msg_len;
+  fields[2] = (uint32_t)info.ipi_ifindex;
+  fields[3] = ntohl(s->sources[i].sin_addr.s_addr);
+  fields[4] = ntohs(s->sources[i].sin_port);
+  fields[5] = ntohl(info.ipi_addr.s_addr);
+  *used += m->msg_len;
+}
+
+// onDatagrams(count) for the staged datagrams.
+static void deliver(hangar_socket *s, uint32_t count) {
+  napi_value argument;
+  napi_status status = napi_create_uint32(s->env, count, &argument);
+  if (status != napi_ok) rethrow_pending(s->env, status);
+  else call_back(s, s->on_datagrams, 1, &argument);
+}
+
+// Reads what is queued, up to MAX_PER_WAKEUP datagrams, and hands it to onDatagrams: once, unless the arrays lent
+// at open() fill up first.
 static void on_readable(uv_poll_t *poll, int status, int events) {
   (void)events;
   hangar_socket *s = poll->data;
@@ -318,29 +322,29 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     return;
   }
 
-  napi_value batch;
-  uint32_t count = 0;
+  uint32_t total = 0, staged = 0;
+  size_t used = 0;
   int receive_errno = 0;
-  napi_status napi_result = napi_create_array(env, &batch);
-  while (napi_result == napi_ok && count < MAX_PER_WAKEUP) {
-    int received = receive_batch(s);
+  while (total < MAX_PER_WAKEUP && !s->closing) {
+    unsigned wanted = MAX_PER_WAKEUP - total < BATCH ? MAX_PER_WAKEUP - total : BATCH;
+    int received = receive_batch(s, wanted);
     if (received < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK) receive_errno = errno;
       break;
     }
-    for (int i = 0; i < received && napi_result == napi_ok; i++) {
-      napi_value datagram;
-      napi_result = datagram_object(s, (unsigned)i, &datagram);
-      if (napi_result == napi_ok) napi_result = napi_set_element(env, batch, count++, datagram);
+    for (int i = 0; i < received && !s->closing; i++) {
+      if (staged == s->max_per_call || used + s->messages[i].msg_len > s->payloads_capacity) {
+        deliver(s, staged);  // may close the socket: the rest of the batch is then dropped
+        staged = 0;
+        used = 0;
+        if (s->closing) break;
+      }
+      stage_datagram(s, (unsigned)i, staged++, &used);
     }
-    if (received < BATCH) break;  // the queue is (very likely) empty; polling tells us when it is not
+    total += (uint32_t)received;
+    if ((unsigned)received < wanted) break;  // the queue is (very likely) empty; polling tells us when it is not
   }
-
-  if (napi_result != napi_ok) {
-    rethrow_pending(env, napi_result);
-  } else if (count > 0) {
-    call_back(s, s->on_datagrams, batch);
-  }
+  if (staged > 0 && !s->closing) deliver(s, staged);
   if (receive_errno != 0 && !s->closing) report_error(s, "recvmmsg", receive_errno);
   napi_close_handle_scope(env, scope);
 }
@@ -380,25 +384,36 @@ static int open_bound_socket(struct in_addr address, uint16_t port, uint32_t rec
   return -1;
 }
 
-// open(port, bindAddress, receiveBufferBytes, sendBufferBytes, onDatagrams(batch), onError(error))
-//   -> {handle, port}
+// open(port, bindAddress (a host-order integer), receiveBufferBytes, sendBufferBytes, payloads, metadata,
+//      onDatagrams(count), onError(error)) -> {handle, port}
+// payloads (a Uint8Array of at least SLOT_BYTES) and metadata (a Uint32Array, METADATA_FIELDS per datagram) are
+// lent for the socket's life: each onDatagrams call finds its datagrams there and must copy what it keeps.
 static napi_value socket_open(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 8;
+  napi_value argv[8];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 6) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "open(port, address, rcvbuf, sndbuf, onDatagrams, onError)");
+  if (argc < 8) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "open(port, address, rcvbuf, sndbuf, payloads, metadata, onDatagrams, onError)");
     return NULL;
   }
-  uint32_t port, receive_bytes, send_bytes;
-  struct in_addr address;
+  uint32_t port, bind_address, receive_bytes, send_bytes;
+  unsigned char *payloads = NULL;
+  uint32_t *metadata = NULL;
+  size_t payloads_length = 0, metadata_length = 0;
   if (!get_uint32_arg(env, argv[0], "port", 65535, &port) ||
-      !get_ipv4_arg(env, argv[1], "address", false, &address, NULL) ||
+      !get_uint32_arg(env, argv[1], "address", UINT32_MAX, &bind_address) ||
       !get_uint32_arg(env, argv[2], "receiveBufferBytes", INT32_MAX, &receive_bytes) ||
       !get_uint32_arg(env, argv[3], "sendBufferBytes", INT32_MAX, &send_bytes) ||
-      !get_function_arg(env, argv[4], "onDatagrams") || !get_function_arg(env, argv[5], "onError"))
+      !get_typed_array_arg(env, argv[4], "payloads", napi_uint8_array, (void **)&payloads, &payloads_length) ||
+      !get_typed_array_arg(env, argv[5], "metadata", napi_uint32_array, (void **)&metadata, &metadata_length) ||
+      !get_function_arg(env, argv[6], "onDatagrams") || !get_function_arg(env, argv[7], "onError"))
     return NULL;
+  if (payloads_length < SLOT_BYTES || metadata_length < METADATA_FIELDS) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "payloads must hold the largest datagram and metadata one datagram's fields");
+    return NULL;
+  }
 
+  struct in_addr address = {.s_addr = htonl(bind_address)};
   uv_loop_t *loop;
   NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
 
@@ -426,6 +441,10 @@ static napi_value socket_open(napi_env env, napi_callback_info info) {
   s->fd = fd;
   s->env = env;
   s->slots = slots;
+  s->payloads = payloads;
+  s->payloads_capacity = payloads_length;
+  s->metadata = metadata;
+  s->max_per_call = (uint32_t)(metadata_length / METADATA_FIELDS);
   s->finalized = true;  // until an external owns it
   for (unsigned i = 0; i < BATCH; i++) {
     s->iovecs[i].iov_base = slots + (size_t)i * SLOT_BYTES;
@@ -439,8 +458,10 @@ static napi_value socket_open(napi_env env, napi_callback_info info) {
   s->finalized = false;
   if (napi_type_tag_object(env, handle, &socket_tag) != napi_ok ||
       napi_create_reference(env, handle, 1, &s->self) != napi_ok ||
-      napi_create_reference(env, argv[4], 1, &s->on_datagrams) != napi_ok ||
-      napi_create_reference(env, argv[5], 1, &s->on_error) != napi_ok ||
+      napi_create_reference(env, argv[4], 1, &s->payloads_ref) != napi_ok ||
+      napi_create_reference(env, argv[5], 1, &s->metadata_ref) != napi_ok ||
+      napi_create_reference(env, argv[6], 1, &s->on_datagrams) != napi_ok ||
+      napi_create_reference(env, argv[7], 1, &s->on_error) != napi_ok ||
       napi_create_string_utf8(env, "HangarUdpSocket", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_async_init(env, handle, name, &s->async_context) != napi_ok ||
       napi_add_async_cleanup_hook(env, on_environment_teardown, s, &s->cleanup_hook) != napi_ok)
@@ -467,14 +488,36 @@ uv_failed:
   return NULL;
 }
 
-// send(handle, data: Uint8Array, address, port, ifindex (0: routing decides), source (null: routing decides))
-//   -> bytes sent, or -1 when the kernel's buffers are full and the datagram was dropped
-static napi_value socket_send(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+// Pushes a datagram that was not sent onto `failures`: its index, then null when the kernel's buffers were full
+// (EAGAIN, ENOBUFS: dropped, as a congested link would) or the Error otherwise.
+static bool record_failure(napi_env env, napi_value failures, uint32_t *failure_count, uint32_t index, int err,
+                           const uint32_t *target) {
+  napi_value index_value, failure;
+  if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
+    if (napi_get_null(env, &failure) != napi_ok) return false;
+  } else {
+    char detail[48], text[INET_ADDRSTRLEN];
+    struct in_addr address = {.s_addr = htonl(target[0])};
+    inet_ntop(AF_INET, &address, text, sizeof text);
+    snprintf(detail, sizeof detail, "%s:%u", text, target[1]);
+    if ((failure = system_error(env, "sendmmsg", err, detail)) == NULL) return false;
+  }
+  return napi_create_uint32(env, index, &index_value) == napi_ok &&
+         napi_set_element(env, failures, (*failure_count)++, index_value) == napi_ok &&
+         napi_set_element(env, failures, (*failure_count)++, failure) == napi_ok;
+}
+
+// sendBatch(handle, datagrams: Uint8Array[], targets: Uint32Array, count, failures: []) -> how many were sent.
+// targets holds TARGET_FIELDS per datagram: address, port, interface index and source address, addresses as
+// host-order integers; an index of 0 and a source of 0 leave the choice to routing. The interface index picks the
+// outgoing interface (also for 255.255.255.255), the source the source address (IP_PKTINFO). Datagrams go out in
+// order, up to BATCH per sendmmsg; one that fails is recorded (record_failure) and the rest still go.
+static napi_value socket_send_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 5) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "send(handle, data, address, port, ifindex, source)");
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "sendBatch(handle, datagrams, targets, count, failures)");
     return NULL;
   }
   hangar_socket *s = get_socket_arg(env, argv[0]);
@@ -483,56 +526,84 @@ static napi_value socket_send(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_SOCKET_DGRAM_NOT_RUNNING", "send on a closed socket");
     return NULL;
   }
-
-  bool is_typedarray = false;
-  napi_typedarray_type array_type;
-  size_t length = 0;
-  void *data = NULL;
-  NAPI_CALL(env, napi_is_typedarray(env, argv[1], &is_typedarray));
-  if (is_typedarray) NAPI_CALL(env, napi_get_typedarray_info(env, argv[1], &array_type, &length, &data, NULL, NULL));
-  if (!is_typedarray || array_type != napi_uint8_array) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array or Buffer");
+  bool datagrams_is_array = false, failures_is_array = false;
+  uint32_t datagrams_length = 0, failure_count = 0, count = 0;
+  uint32_t *targets = NULL;
+  size_t targets_length = 0;
+  NAPI_CALL(env, napi_is_array(env, argv[1], &datagrams_is_array));
+  NAPI_CALL(env, napi_is_array(env, argv[4], &failures_is_array));
+  if (!datagrams_is_array || !failures_is_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "datagrams and failures must be arrays");
     return NULL;
   }
-  struct in_addr address, source = {0};
-  uint32_t port, ifindex = 0;
-  bool has_source = false;
-  if (!get_ipv4_arg(env, argv[2], "address", false, &address, NULL) ||
-      !get_uint32_arg(env, argv[3], "port", 65535, &port))
+  NAPI_CALL(env, napi_get_array_length(env, argv[1], &datagrams_length));
+  NAPI_CALL(env, napi_get_array_length(env, argv[4], &failure_count));
+  if (!get_typed_array_arg(env, argv[2], "targets", napi_uint32_array, (void **)&targets, &targets_length) ||
+      !get_uint32_arg(env, argv[3], "count", datagrams_length, &count))
     return NULL;
-  if (argc > 4 && !get_uint32_arg(env, argv[4], "ifindex", INT32_MAX, &ifindex)) return NULL;
-  if (argc > 5 && !get_ipv4_arg(env, argv[5], "source", true, &source, &has_source)) return NULL;
-
-  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = address};
-  struct iovec iov = {.iov_base = data, .iov_len = length};
-  struct msghdr message = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1};
-  pktinfo_control control;
-  if (ifindex != 0 || has_source) {
-    // ipi_ifindex picks the outgoing interface (also for 255.255.255.255); ipi_spec_dst the source address.
-    memset(&control, 0, sizeof control);
-    message.msg_control = control.bytes;
-    message.msg_controllen = sizeof control.bytes;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&message);
-    c->cmsg_level = IPPROTO_IP;
-    c->cmsg_type = IP_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
-    struct in_pktinfo pktinfo = {.ipi_ifindex = (int)ifindex, .ipi_spec_dst = source};
-    memcpy(CMSG_DATA(c), &pktinfo, sizeof pktinfo);
+  if ((size_t)count * TARGET_FIELDS > targets_length) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "targets is too short for count");
+    return NULL;
   }
 
-  ssize_t sent;
-  do sent = sendmsg(s->fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-  while (sent < 0 && errno == EINTR);
-  // A full socket buffer (EAGAIN) or device queue (ENOBUFS) drops this datagram only: the caller counts it.
-  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
-    char detail[48], text[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &address, text, sizeof text);
-    snprintf(detail, sizeof detail, "%s:%u", text, port);
-    throw_system_error(env, "sendmsg", errno, detail);
-    return NULL;
+  struct mmsghdr messages[BATCH];
+  struct iovec iovecs[BATCH];
+  struct sockaddr_in destinations[BATCH];
+  pktinfo_control controls[BATCH];
+  uint32_t sent_total = 0;
+  for (uint32_t first = 0; first < count; first += BATCH) {
+    unsigned chunk = count - first < BATCH ? count - first : BATCH;
+    for (unsigned k = 0; k < chunk; k++) {
+      const uint32_t *target = targets + (size_t)(first + k) * TARGET_FIELDS;
+      napi_value element;
+      bool is_typedarray = false;
+      napi_typedarray_type array_type;
+      size_t length = 0;
+      void *data = NULL;
+      NAPI_CALL(env, napi_get_element(env, argv[1], first + k, &element));
+      NAPI_CALL(env, napi_is_typedarray(env, element, &is_typedarray));
+      if (is_typedarray) NAPI_CALL(env, napi_get_typedarray_info(env, element, &array_type, &length, &data, NULL, NULL));
+      if (!is_typedarray || array_type != napi_uint8_array) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array or Buffer");
+        return NULL;
+      }
+      destinations[k] = (struct sockaddr_in){
+          .sin_family = AF_INET, .sin_port = htons((uint16_t)target[1]), .sin_addr = {.s_addr = htonl(target[0])}};
+      iovecs[k] = (struct iovec){.iov_base = data, .iov_len = length};
+      struct msghdr *h = &messages[k].msg_hdr;
+      *h = (struct msghdr){.msg_name = &destinations[k], .msg_namelen = sizeof destinations[k], .msg_iov = &iovecs[k], .msg_iovlen = 1};
+      if (target[2] != 0 || target[3] != 0) {
+        memset(&controls[k], 0, sizeof controls[k]);
+        h->msg_control = controls[k].bytes;
+        h->msg_controllen = sizeof controls[k].bytes;
+        struct cmsghdr *c = CMSG_FIRSTHDR(h);
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+        struct in_pktinfo pktinfo = {.ipi_ifindex = (int)target[2], .ipi_spec_dst = {.s_addr = htonl(target[3])}};
+        memcpy(CMSG_DATA(c), &pktinfo, sizeof pktinfo);
+      }
+    }
+    // sendmmsg stops at the first datagram that fails and reports those before it; the next call reports that one.
+    for (unsigned done = 0; done < chunk;) {
+      int sent = sendmmsg(s->fd, messages + done, chunk - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent < 0 && errno == EINTR) continue;
+      if (sent > 0) {
+        sent_total += (uint32_t)sent;
+        done += (unsigned)sent;
+        continue;
+      }
+      int err = sent < 0 ? errno : EAGAIN;
+      uint32_t index = first + done;
+      if (!record_failure(env, argv[4], &failure_count, index, err, targets + (size_t)index * TARGET_FIELDS)) {
+        throw_napi_error(env);
+        return NULL;
+      }
+      done++;
+    }
   }
   napi_value result;
-  NAPI_CALL(env, napi_create_int32(env, sent < 0 ? -1 : (int32_t)sent, &result));
+  NAPI_CALL(env, napi_create_uint32(env, sent_total, &result));
   return result;
 }
 
@@ -592,7 +663,7 @@ static napi_value interface_index(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   const napi_property_descriptor functions[] = {
       {"open", NULL, socket_open, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"send", NULL, socket_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendBatch", NULL, socket_send_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, socket_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ref", NULL, socket_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unref", NULL, socket_unref, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -235,6 +235,33 @@ describe('encodeDhcpPacket', () => {
     assert.equal(encodeDhcpPacket({ ...base, file: 'f'.repeat(127) }).length, 300);
   });
 
+  test('text fields: ASCII and UTF-8 alike; one that does not fit throws and leaves later replies clean', () => {
+    const base: DhcpReply = { htype: 1, hlen: 6, xid: 1, chaddrBytes: CHADDR, options: [] };
+    const packet = decodeDhcpPacket(encodeDhcpPacket({ ...base, sname: 'tftp.example', file: 'bööt/ïpxe.efi' }));
+    assert.equal(packet.sname, 'tftp.example');
+    assert.equal(packet.file, 'bööt/ïpxe.efi');
+    // 100 ASCII bytes are written before the first 'é' shows that 140 bytes are needed.
+    assert.throws(() => encodeDhcpPacket({ ...base, file: 'a'.repeat(100) + 'é'.repeat(20) }), RangeError);
+    assert.equal(decodeDhcpPacket(encodeDhcpPacket(base)).file, '');
+  });
+
+  test('every packet and reply has memory of its own', () => {
+    // Enough of them to fill several of the slabs they are carved from.
+    const base: DhcpReply = { htype: 1, hlen: 6, xid: 0, chaddrBytes: CHADDR, options: [] };
+    const replies: Uint8Array[] = [];
+    const packets: DhcpPacket[] = [];
+    for (let xid = 0; xid < 1000; xid++) {
+      const reply = encodeDhcpPacket({ ...base, xid, options: [[DhcpOption.hostName, encodeText(`host${xid}`)]] });
+      replies.push(reply);
+      packets.push(decodeDhcpPacket(reply));
+    }
+    for (const reply of replies) reply.fill(0xff);
+    packets.forEach((packet, xid) => {
+      assert.equal(packet.xid, xid);
+      assert.equal(packet.hostName, `host${xid}`);
+    });
+  });
+
   test('pad, end and overload given by the caller are not copied', () => {
     const options = new Map([
       [DhcpOption.pad, new Uint8Array(1)],

@@ -191,15 +191,14 @@ export class DhcpPacket {
 /** Reads a BOOTP/DHCP message. The packet keeps views into its own copy of buf, so buf may be reused. */
 export function decodeDhcpPacket(buf: Uint8Array): DhcpPacket {
   if (buf.length < OFFSET_OPTIONS) throw new MalformedPacketError(`too short (${buf.length} bytes)`);
-  const bytes = new Uint8Array(buf.length);
+  const bytes = allocateBytes(buf.length);
   bytes.set(buf); // one block copy, so the packet owns its bytes
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const op = bytes[0]!;
   if (op !== BootpOp.request && op !== BootpOp.reply) throw new MalformedPacketError(`bad op ${op}`);
   const htype = bytes[1]!;
   const hlen = bytes[2]!;
   if (hlen > 16) throw new MalformedPacketError(`bad hlen ${hlen}`);
-  if (view.getUint32(OFFSET_COOKIE) !== MAGIC_COOKIE) throw new MalformedPacketError('bad magic cookie');
+  if (readUint32(bytes, OFFSET_COOKIE) !== MAGIC_COOKIE) throw new MalformedPacketError('bad magic cookie');
 
   const options = new Map<number, Uint8Array>();
   readOptionArea(bytes, OFFSET_OPTIONS, bytes.length, options, 'options');
@@ -216,19 +215,48 @@ export function decodeDhcpPacket(buf: Uint8Array): DhcpPacket {
     htype,
     hlen,
     hops: bytes[3]!,
-    xid: view.getUint32(4),
-    secs: view.getUint16(8),
-    flags: view.getUint16(10),
+    xid: readUint32(bytes, 4),
+    secs: (bytes[8]! << 8) | bytes[9]!,
+    flags: (bytes[10]! << 8) | bytes[11]!,
     ciaddr: formatIpv4(bytes, 12),
     yiaddr: formatIpv4(bytes, 16),
     siaddr: formatIpv4(bytes, 20),
     giaddr: formatIpv4(bytes, 24),
     chaddr: htype === 1 && hlen === 6 ? formatHex(bytes, 28, 34, ':') : null,
     chaddrBytes: bytes.subarray(28, OFFSET_SNAME),
-    sname: overload & OverloadField.sname ? '' : decodeText(bytes.subarray(OFFSET_SNAME, OFFSET_FILE)),
-    file: overload & OverloadField.file ? '' : decodeText(bytes.subarray(OFFSET_FILE, OFFSET_COOKIE)),
+    sname: overload & OverloadField.sname ? '' : textField(bytes, OFFSET_SNAME, OFFSET_FILE),
+    file: overload & OverloadField.file ? '' : textField(bytes, OFFSET_FILE, OFFSET_COOKIE),
     options,
   });
+}
+
+function readUint32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+}
+
+/** A NUL-terminated fixed field; most are empty, and those need no view. */
+function textField(bytes: Uint8Array, start: number, end: number): string {
+  return bytes[start] === 0 ? '' : decodeText(bytes.subarray(start, end));
+}
+
+const SLAB_BYTES = 64 * 1024;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
+/**
+ * Zeroed bytes for a packet, carved from a shared slab: one backing store for hundreds of packets, where one each
+ * cost an allocation, a sweep and often a page fault. A slab is never handed out twice, so packets never alias;
+ * it is freed when the last packet in it is.
+ */
+function allocateBytes(size: number): Uint8Array {
+  if (size > SLAB_BYTES / 16) return new Uint8Array(size);
+  if (slabUsed + size > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const bytes = new Uint8Array(slab, slabUsed, size);
+  slabUsed += (size + 7) & ~7;
+  return bytes;
 }
 
 /** Options from start up to the End option or end; a missing End is tolerated, an overrun is not. */
@@ -337,7 +365,7 @@ export function encodeDhcpPacket(reply: DhcpReply): Uint8Array {
     size = OFFSET_OPTIONS + optionAreaLength(entries);
     if (size > limit) throw new ReplyTooLargeError(size, limit);
   }
-  const bytes = new Uint8Array(Math.max(size, MIN_REPLY_LENGTH));
+  const bytes = allocateBytes(Math.max(size, MIN_REPLY_LENGTH));
   writeHeader(bytes, reply);
   writeOptions(bytes, OFFSET_OPTIONS, entries);
   return bytes;
@@ -351,18 +379,25 @@ export function encodeOptions(options: Iterable<OptionEntry>): Uint8Array {
   return bytes;
 }
 
+/** The stamp of the last orderOptions call that saw each option code: duplicates without a Set per reply. */
+const seenStamps = new Uint32Array(256);
+let stamp = 0;
+
 /** 53, 54, the rest as given, 82. Pad, End and 52 are the codec's own business and never copied. */
 function orderOptions(options: Iterable<OptionEntry>): OptionEntry[] {
+  if (++stamp === 0xffffffff) {
+    seenStamps.fill(0);
+    stamp = 1;
+  }
   const ordered: OptionEntry[] = [];
   let messageType: OptionEntry | undefined;
   let serverId: OptionEntry | undefined;
   let relayAgentInfo: OptionEntry | undefined;
-  const seen = new Set<number>();
   for (const entry of options) {
     const code = entry[0];
     checkUnsigned('option code', code, 0xff);
-    if (seen.has(code)) throw new RangeError(`option ${code} given twice`);
-    seen.add(code);
+    if (seenStamps[code] === stamp) throw new RangeError(`option ${code} given twice`);
+    seenStamps[code] = stamp;
     if (code === DhcpOption.pad || code === DhcpOption.end || code === DhcpOption.overload) continue;
     if (code === DhcpOption.messageType) messageType = entry;
     else if (code === DhcpOption.serverId) serverId = entry;
@@ -377,13 +412,13 @@ function orderOptions(options: Iterable<OptionEntry>): OptionEntry[] {
 
 /** Bytes an option takes on the wire: one code/length pair per 255-byte piece (RFC 3396), at least one. */
 function encodedLength(value: Uint8Array): number {
-  return value.length + 2 * Math.max(1, Math.ceil(value.length / 255));
+  return value.length <= 255 ? value.length + 2 : value.length + 2 * Math.ceil(value.length / 255);
 }
 
 /** All options plus the End option. */
 function optionAreaLength(entries: readonly OptionEntry[]): number {
   let length = 1;
-  for (const [, value] of entries) length += encodedLength(value);
+  for (const entry of entries) length += encodedLength(entry[1]);
   return length;
 }
 
@@ -405,41 +440,70 @@ function dropToFit(entries: readonly OptionEntry[], excess: number): OptionEntry
 function writeOptions(bytes: Uint8Array, start: number, entries: readonly OptionEntry[]): void {
   let offset = start;
   for (const [code, value] of entries) {
-    let piece = 0;
-    do {
+    if (value.length <= 255) {
+      bytes[offset] = code;
+      bytes[offset + 1] = value.length;
+      bytes.set(value, offset + 2);
+      offset += 2 + value.length;
+      continue;
+    }
+    for (let piece = 0; piece < value.length; piece += 255) {
       const length = Math.min(255, value.length - piece);
       bytes[offset] = code;
       bytes[offset + 1] = length;
       bytes.set(value.subarray(piece, piece + length), offset + 2);
       offset += 2 + length;
-      piece += length;
-    } while (piece < value.length);
+    }
   }
   bytes[offset] = DhcpOption.end;
 }
 
+/** Writes into zeroed bytes, so zero fields (and the all-zero address) are left as they are. */
 function writeHeader(bytes: Uint8Array, reply: DhcpReply): void {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   bytes[0] = checkUnsigned('op', reply.op ?? BootpOp.reply, 0xff);
   bytes[1] = checkUnsigned('htype', reply.htype, 0xff);
   bytes[2] = checkUnsigned('hlen', reply.hlen, 16);
   bytes[3] = checkUnsigned('hops', reply.hops ?? 0, 0xff);
-  view.setUint32(4, checkUnsigned('xid', reply.xid, 0xffffffff));
-  view.setUint16(8, checkUnsigned('secs', reply.secs ?? 0, 0xffff));
-  view.setUint16(10, checkUnsigned('flags', reply.flags ?? 0, 0xffff));
-  writeIpv4(bytes, 12, reply.ciaddr ?? '0.0.0.0');
-  writeIpv4(bytes, 16, reply.yiaddr ?? '0.0.0.0');
-  writeIpv4(bytes, 20, reply.siaddr ?? '0.0.0.0');
-  writeIpv4(bytes, 24, reply.giaddr ?? '0.0.0.0');
+  writeUint32(bytes, 4, checkUnsigned('xid', reply.xid, 0xffffffff));
+  writeUint16(bytes, 8, checkUnsigned('secs', reply.secs ?? 0, 0xffff));
+  writeUint16(bytes, 10, checkUnsigned('flags', reply.flags ?? 0, 0xffff));
+  writeAddress(bytes, 12, reply.ciaddr);
+  writeAddress(bytes, 16, reply.yiaddr);
+  writeAddress(bytes, 20, reply.siaddr);
+  writeAddress(bytes, 24, reply.giaddr);
   if (reply.chaddrBytes.length > 16) throw new RangeError(`chaddr is ${reply.chaddrBytes.length} bytes, at most 16`);
   bytes.set(reply.chaddrBytes, 28);
   writeTextField(bytes, OFFSET_SNAME, SNAME_LENGTH, 'sname', reply.sname ?? '');
   writeTextField(bytes, OFFSET_FILE, FILE_LENGTH, 'file', reply.file ?? '');
-  view.setUint32(OFFSET_COOKIE, MAGIC_COOKIE);
+  writeUint32(bytes, OFFSET_COOKIE, MAGIC_COOKIE);
+}
+
+function writeUint16(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 8;
+  bytes[offset + 1] = value;
+}
+
+function writeUint32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = value >>> 16;
+  bytes[offset + 2] = value >>> 8;
+  bytes[offset + 3] = value;
+}
+
+function writeAddress(bytes: Uint8Array, offset: number, address: string | undefined): void {
+  if (address !== undefined && address !== '0.0.0.0') writeIpv4(bytes, offset, address);
 }
 
 /** NUL-terminated, so at most size - 1 bytes; longer boot file URLs belong in option 67. */
 function writeTextField(bytes: Uint8Array, offset: number, size: number, name: string, text: string): void {
+  // Printable ASCII, the common case, is its own encoding.
+  let ascii = text.length < size;
+  for (let i = 0; ascii && i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0 || c >= 0x80) ascii = false;
+    else bytes[offset + i] = c;
+  }
+  if (ascii) return;
   const encoded = encodeText(text);
   if (encoded.length >= size || encoded.includes(0)) {
     throw new RangeError(`${name} ${JSON.stringify(text)} does not fit ${size - 1} bytes without NUL`);

@@ -93,9 +93,17 @@ export const IpxeOption = {
 
 // ---------------------------------------------------------------- IPv4 addresses
 
+const DECIMAL = Array.from({ length: 256 }, (_, byte) => String(byte));
+
 /** Dotted quad of the 4 bytes at offset; the caller has checked that they exist. */
 export function formatIpv4(bytes: Uint8Array, offset: number): string {
-  return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
+  const a = bytes[offset]!;
+  const b = bytes[offset + 1]!;
+  const c = bytes[offset + 2]!;
+  const d = bytes[offset + 3]!;
+  // Most address fields of a client's packet are empty: one shared string for them.
+  if ((a | b | c | d) === 0) return '0.0.0.0';
+  return `${DECIMAL[a]}.${DECIMAL[b]}.${DECIMAL[c]}.${DECIMAL[d]}`;
 }
 
 /** Writes a strict dotted quad (no leading zeros, no spaces) into target at offset, without allocating. */

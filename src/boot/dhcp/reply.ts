@@ -101,8 +101,9 @@ export function encodeReply(
   fixed: readonly OptionEntry[],
   requestable: readonly OptionEntry[],
 ): Uint8Array {
-  const options: OptionEntry[] = [[DhcpOption.messageType, messageType], [DhcpOption.serverId, serverId], ...fixed];
-  options.push(...inRequestOrder(requestable, request.parameterRequestList));
+  const options: OptionEntry[] = [[DhcpOption.messageType, messageType], [DhcpOption.serverId, serverId]];
+  for (const entry of fixed) options.push(entry);
+  appendInRequestOrder(options, requestable, request.parameterRequestList);
   const relayAgentInfo = request.options.get(DhcpOption.relayAgentInfo);
   if (relayAgentInfo !== undefined) options.push([DhcpOption.relayAgentInfo, relayAgentInfo]);
   return encodeDhcpPacket({
@@ -122,17 +123,25 @@ export function encodeReply(
   });
 }
 
-/** Stable: options the client asked for in its order, then the others as given. */
-function inRequestOrder(options: readonly OptionEntry[], requested: Uint8Array | undefined): readonly OptionEntry[] {
-  if (requested === undefined || options.length < 2) return options;
-  const rank = (code: number): number => {
-    const position = requested.indexOf(code);
-    return position < 0 ? 256 : position;
-  };
-  return options
-    .map((entry, index) => ({ entry, index, rank: rank(entry[0]) }))
-    .sort((a, b) => a.rank - b.rank || a.index - b.index)
-    .map(({ entry }) => entry);
+/**
+ * Appends `options` stably: those the client asked for in its order, then the others as given. An insertion sort
+ * on the position in option 55: these lists are a dozen entries at most.
+ */
+function appendInRequestOrder(target: OptionEntry[], options: readonly OptionEntry[], requested: Uint8Array | undefined): void {
+  const start = target.length;
+  const ranks: number[] = [];
+  for (const entry of options) {
+    const position = requested === undefined ? -1 : requested.indexOf(entry[0]);
+    const rank = position < 0 ? 256 : position;
+    let i = target.length - start;
+    while (i > 0 && ranks[i - 1]! > rank) {
+      target[start + i] = target[start + i - 1]!;
+      ranks[i] = ranks[i - 1]!;
+      i--;
+    }
+    target[start + i] = entry;
+    ranks[i] = rank;
+  }
 }
 
 /**

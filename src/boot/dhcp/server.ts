@@ -10,7 +10,13 @@
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { interfaceIndex, openPktinfoSocket, type PktinfoSocket, type ReceivedDatagram } from '../../core/udp/pktinfo-socket.js';
+import {
+  interfaceIndex,
+  openPktinfoSocket,
+  type OutgoingDatagram,
+  type PktinfoSocket,
+  type ReceivedDatagram,
+} from '../../core/udp/pktinfo-socket.js';
 import type { EventInput, EventLog } from '../../events/log.js';
 import type { Store } from '../../store/store.js';
 import { DEFAULT_BOOT_FILES, type BootFiles } from './boot-file.js';
@@ -19,7 +25,7 @@ import { DhcpEngine, type Arrival, type Decision } from './engine.js';
 import { journalLines, LeaseJournal, type JournalPosition } from './lease-journal.js';
 import { loadLeases } from './lease-store.js';
 import { LeaseWriter } from './lease-writer.js';
-import { LeaseTable } from './leases.js';
+import { LeaseTable, type LeaseRecord } from './leases.js';
 import { loadSiteConfig, type SiteConfig } from './site-config.js';
 
 export interface DhcpServerOptions {
@@ -51,11 +57,10 @@ export interface DhcpCounters {
   committedChanges: number;
 }
 
-/** A decision whose lease changes wait for the next commit. */
+/** A decision whose reply waits for the next commit or for its turn in the outbox. */
 interface PendingDecision {
   decision: Decision;
   socket: PktinfoSocket;
-  interfaceName: string;
 }
 
 const RELOAD_TRIGGERS = ['dcim.interface.', 'dcim.device.', 'ipam.ipaddress.', 'boot.subnet.'];
@@ -76,13 +81,17 @@ export class DhcpServer {
   private arrivals = new Map<number, Arrival['interface']>();
   private dhcpSocket: PktinfoSocket | null = null;
   private bootServerSocket: PktinfoSocket | null = null;
+  /** Decisions with lease changes, for the next commit. */
   private pending: PendingDecision[] = [];
-  /** Events of decisions with nothing durable: they ride along with the next commit. */
+  /** The events of every decision since the last commit began: the next commit journals them. */
   private pendingEvents: EventInput[] = [];
   private committing: Promise<void> | null = null;
   /** Replies whose leases are durable, waiting for their turn to be sent. */
   private outbox: PendingDecision[] = [];
+  /** Replies the pace allows now: REPLIES_PER_MS accrue a millisecond, up to MAX_REPLY_BURST (a token bucket). */
+  private replyAllowance = MAX_REPLY_BURST;
   private lastDrain = 0;
+  private drainTimer: NodeJS.Timeout | null = null;
   /** Settles when the journal is indexed up to the last position asked for. */
   private indexing: Promise<void> = Promise.resolve();
   private indexRequested: JournalPosition = { segment: 0, offset: 0 };
@@ -163,7 +172,8 @@ export class DhcpServer {
     // Close receiving only after the last commit: its replies still need a socket.
     while (this.committing) await this.committing;
     await this.reloading;
-    for (const { decision, socket } of this.outbox.splice(0)) this.send(decision, socket);
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.sendReplies(this.outbox.splice(0));
     this.closeSockets();
     await this.journal.close();
     this.indexTo(this.journal.position, false);
@@ -247,6 +257,8 @@ export class DhcpServer {
   private receive(batch: ReceivedDatagram[], socket: PktinfoSocket, localPort: 67 | 4011): void {
     if (this.stopped) return;
     const now = this.now();
+    // Replies that need no commit join the outbox together, so the batch's OFFERs leave in one paced burst.
+    const immediate: PendingDecision[] = [];
     for (const datagram of batch) {
       this.counters.received++;
       const iface = this.arrivals.get(datagram.ifindex);
@@ -264,13 +276,12 @@ export class DhcpServer {
       const arrival: Arrival = { interface: iface, source: { address: datagram.source, port: datagram.sourcePort }, localPort };
       const decision = this.engine.handle(packet, arrival, now);
       if (decision.dropReason !== null) this.drop(decision.dropReason);
-      if (decision.leaseChanges.length > 0) {
-        this.pending.push({ decision, socket, interfaceName: iface.name });
-      } else {
-        this.sendPaced([{ decision, socket, interfaceName: iface.name }]);
-        this.pendingEvents.push(eventOf(decision, iface.name));
-      }
+      // Every event goes in the next commit; a reply waits for it only if it changed a lease.
+      this.pendingEvents.push(eventOf(decision, iface.name));
+      if (decision.leaseChanges.length > 0) this.pending.push({ decision, socket });
+      else immediate.push({ decision, socket });
     }
+    this.sendPaced(immediate);
     this.commitSoon();
   }
 
@@ -288,10 +299,10 @@ export class DhcpServer {
       const events = this.pendingEvents;
       this.pending = [];
       this.pendingEvents = [];
-      const changes = decisions.flatMap(({ decision }) => decision.leaseChanges);
-      const allEvents = [...events, ...decisions.map(({ decision, interfaceName }) => eventOf(decision, interfaceName))];
+      const changes: LeaseRecord[] = [];
+      for (const { decision } of decisions) for (const change of decision.leaseChanges) changes.push(change);
       try {
-        const finished = await this.journal.append(journalLines(changes, allEvents, new Date(this.now()).toISOString()));
+        const finished = await this.journal.append(journalLines(changes, events, new Date(this.now()).toISOString()));
         if (finished) this.indexTo(finished, true);
       } catch (error) {
         // The engine's table already holds these changes: put it back to what is durable, and stay silent.
@@ -316,19 +327,31 @@ export class DhcpServer {
    * the receive buffer of a relay agent or a load generator that stands for many clients. Paced, they drain.
    */
   private sendPaced(decisions: readonly PendingDecision[]): void {
-    // A non-empty outbox always has its drain scheduled.
-    const idle = this.outbox.length === 0;
-    for (const decision of decisions) this.outbox.push(decision);
-    if (idle) this.drainOutbox();
+    for (const decision of decisions) if (decision.decision.reply !== null) this.outbox.push(decision);
+    if (this.outbox.length > 0) this.drainOutbox();
   }
 
+  /** Sends what the pace allows now; a non-empty outbox always has its next drain scheduled. */
   private drainOutbox(): void {
-    // Timers fire late under load: the allowance follows the time that really passed, up to one burst.
+    // The allowance follows the time that really passed, so late timers and busy turns of the loop lose nothing
+    // but what exceeds one burst.
     const now = performance.now();
-    const allowance = Math.min(MAX_REPLY_BURST, Math.max(REPLIES_PER_MS, Math.floor((now - this.lastDrain) * REPLIES_PER_MS)));
+    this.replyAllowance = Math.min(MAX_REPLY_BURST, this.replyAllowance + (now - this.lastDrain) * REPLIES_PER_MS);
     this.lastDrain = now;
-    for (const { decision, socket } of this.outbox.splice(0, allowance)) this.send(decision, socket);
-    if (this.outbox.length > 0) setTimeout(() => this.drainOutbox(), 1);
+    const count = Math.min(this.outbox.length, Math.floor(this.replyAllowance));
+    if (count > 0) {
+      this.replyAllowance -= count;
+      // Usually the whole outbox fits; splicing it would copy it for nothing.
+      const burst = count === this.outbox.length ? this.outbox : this.outbox.splice(0, count);
+      if (burst === this.outbox) this.outbox = [];
+      this.sendReplies(burst);
+    }
+    if (this.outbox.length > 0 && this.drainTimer === null) {
+      this.drainTimer = setTimeout(() => {
+        this.drainTimer = null;
+        this.drainOutbox();
+      }, 1);
+    }
   }
 
   /** Asks the lease writer to index the journal up to `position`, unless it was asked already. */
@@ -351,21 +374,34 @@ export class DhcpServer {
     }
   }
 
-  private send(decision: Decision, socket: PktinfoSocket): void {
-    if (decision.reply === null) return;
-    const { bytes, to } = decision.reply;
-    let sent = false;
-    try {
-      sent = socket.send(bytes, { address: to.address, port: to.port, source: to.source, ...(to.ifindex === null ? {} : { ifindex: to.ifindex }) });
-    } catch (error) {
-      this.options.log('dhcp send failed', { to: to.address, error: String(error) });
+  /** Hands replies to the kernel: one sendmmsg per socket. */
+  private sendReplies(items: readonly PendingDecision[]): void {
+    let rest = items;
+    while (rest.length > 0) {
+      const socket = rest[0]!.socket;
+      const others: PendingDecision[] = [];
+      const datagrams: OutgoingDatagram[] = [];
+      for (const item of rest) {
+        const reply = item.decision.reply;
+        if (item.socket !== socket) others.push(item);
+        else if (reply !== null) datagrams.push({ data: reply.bytes, to: reply.to });
+      }
+      let sent = 0;
+      try {
+        sent = socket.sendBatch(datagrams, (error, index) =>
+          this.options.log('dhcp send failed', { to: datagrams[index]?.to.address, error: String(error) }),
+        );
+      } catch (error) {
+        this.options.log('dhcp send failed', { error: String(error) });
+      }
+      this.counters.replied += sent;
+      if (sent < datagrams.length) this.drop('send-failed', datagrams.length - sent);
+      rest = others;
     }
-    if (sent) this.counters.replied++;
-    else this.drop('send-failed');
   }
 
-  private drop(reason: string): void {
-    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
+  private drop(reason: string, count = 1): void {
+    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + count;
   }
 
   /** Debounced: one look at the event log for inventory changes after a burst of appends. */

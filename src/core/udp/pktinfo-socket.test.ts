@@ -190,13 +190,85 @@ describe('pktinfo socket on loopback', () => {
       assert.throws(() => server.send(data, { address: '300.1.1.1', port: 9 }), { code: 'ERR_INVALID_IP_ADDRESS' });
       assert.throws(() => server.send(data, { address: '127.0.0.1', port: 65536 }), { code: 'ERR_OUT_OF_RANGE' });
       assert.throws(() => server.send(data, { address: '127.0.0.1', port: 9, source: 'nowhere' }), { code: 'ERR_INVALID_IP_ADDRESS' });
-      assert.throws(() => server.send(data, { address: '127.0.0.1', port: 9, ifindex: 999_999 }), { code: 'ENODEV', syscall: 'sendmsg' });
+      assert.throws(() => server.send(data, { address: '127.0.0.1', port: 9, ifindex: 999_999 }), { code: 'ENODEV', syscall: 'sendmmsg' });
+      assert.throws(() => server.send(data, { address: '127.0.0.1', port: 1.5 }), { code: 'ERR_OUT_OF_RANGE' });
       assert.equal(server.send(data, { address: '127.0.0.1', port: 9 }), true);
     } finally {
       server.close();
     }
     assert.throws(() => server.send(Buffer.from('x'), { address: '127.0.0.1', port: 9 }), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
     assert.throws(() => openPktinfoSocket({ port: 0, address: 'localhost', onDatagrams: () => {} }), { code: 'ERR_INVALID_IP_ADDRESS' });
+  });
+
+  test('sendBatch sends in order across several sendmmsg calls and reports a failure without stopping', async () => {
+    const server = openPktinfoSocket({ port: 0, address: '127.0.0.1', onDatagrams: () => {} });
+    const client = createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+      const received: string[] = [];
+      client.on('message', (data) => received.push(data.toString()));
+      const to = { address: '127.0.0.1', port: client.address().port, source: '127.0.0.1' };
+      const batch = Array.from({ length: 150 }, (_, i) => ({ data: Buffer.from(`d${i}`), to: i === 70 ? { ...to, ifindex: 999_999 } : to }));
+      const failures: Array<[number, unknown]> = [];
+      assert.equal(server.sendBatch(batch, (error, index) => failures.push([index, error])), 149);
+      assert.equal(failures.length, 1);
+      assert.equal(failures[0]![0], 70);
+      assert.match(String(failures[0]![1]), /ENODEV/);
+      assert.equal((failures[0]![1] as { syscall?: string }).syscall, 'sendmmsg');
+      const expected = batch.map((_, i) => `d${i}`).filter((text) => text !== 'd70');
+      await eventually(() => (received.length === expected.length ? true : undefined), () => `149 datagrams, got ${received.length}`);
+      assert.deepEqual(received, expected);
+      assert.equal(server.sendBatch([]), 0);
+    } finally {
+      server.close();
+      client.close();
+    }
+  });
+
+  test('large datagrams arrive whole, and each batch keeps its own copy', async () => {
+    // 40 of 60,000 bytes overflow the megabyte lent to the addon, so one wakeup's datagrams come in several calls.
+    const batches: ReceivedDatagram[][] = [];
+    const server = openPktinfoSocket({ port: 0, address: '127.0.0.1', onDatagrams: (batch) => batches.push(batch) });
+    const client = createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+      client.setSendBufferSize(4 * 1024 * 1024);
+      const count = 40;
+      await Promise.all(
+        Array.from({ length: count }, (_, i) => new Promise((resolve) => client.send(Buffer.alloc(60_000, i + 1), server.port, '127.0.0.1', resolve))),
+      );
+      const all = () => batches.flat();
+      await eventually(() => (all().length === count ? true : undefined), () => `${count} datagrams, got ${all().length}`);
+      assert.deepEqual(
+        all().map(({ data }) => [data.length, data[0], data[59_999]]),
+        Array.from({ length: count }, (_, i) => [60_000, i + 1, i + 1]),
+      );
+      assert.ok(batches.length > 1, 'one call for a megabyte and more');
+    } finally {
+      server.close();
+      client.close();
+    }
+  });
+
+  test('sendBatch checks every target before sending any', async () => {
+    const server = openPktinfoSocket({ port: 0, address: '127.0.0.1', onDatagrams: () => {} });
+    const client = createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+      const received: string[] = [];
+      client.on('message', (data) => received.push(data.toString()));
+      const port = client.address().port;
+      const good = { data: Buffer.from('good'), to: { address: '127.0.0.1', port } };
+      for (const bad of [{ address: '127.0.0.01', port }, { address: '127.0.0.1', port: -1 }, { address: '1.2.3.4.', port }]) {
+        assert.throws(() => server.sendBatch([good, { data: Buffer.from('bad'), to: bad }]), { code: /ERR_INVALID_IP_ADDRESS|ERR_OUT_OF_RANGE/ });
+      }
+      assert.equal(server.send(Buffer.from('after'), { address: '127.0.0.1', port }), true);
+      await eventually(() => (received.length > 0 ? true : undefined), () => 'a datagram');
+      assert.deepEqual(received, ['after']);
+    } finally {
+      server.close();
+      client.close();
+    }
   });
 
   test('interfaceIndex names the loopback and rejects unknown names', () => {

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface ReceivedDatagram {
+  /** The receiver's own copy (a view into one Buffer for the whole batch). */
   data: Buffer;
   /** The interface the datagram arrived on. */
   ifindex: number;
@@ -20,10 +21,15 @@ export interface ReceivedDatagram {
 export interface SendTarget {
   address: string;
   port: number;
-  /** The interface to leave by; needed for 255.255.255.255, which has no route. */
-  ifindex?: number;
+  /** The interface to leave by; needed for 255.255.255.255, which has no route. Absent, null or 0: routing decides. */
+  ifindex?: number | null;
   /** The source address; must be one of this host's. */
   source?: string;
+}
+
+export interface OutgoingDatagram {
+  data: Uint8Array;
+  to: SendTarget;
 }
 
 export interface PktinfoSocketOptions {
@@ -34,7 +40,7 @@ export interface PktinfoSocketOptions {
   receiveBufferBytes?: number;
   /** Default: the kernel's. */
   sendBufferBytes?: number;
-  /** Called once per event-loop wakeup with every datagram read in it (up to 1,024). */
+  /** Called with the datagrams read in an event-loop wakeup, up to 1,024 (in several calls past a mebibyte of them). */
   onDatagrams(batch: ReceivedDatagram[]): void;
   /** A failure while receiving; without this handler it is thrown as an uncaught exception, as dgram does. */
   onError?(error: Error): void;
@@ -43,6 +49,13 @@ export interface PktinfoSocketOptions {
 export interface PktinfoSocket {
   /** False when the kernel's send buffer was full and the datagram was dropped; throws on other errors. */
   send(data: Uint8Array, to: SendTarget): boolean;
+  /**
+   * Sends datagrams in order with as few system calls as possible (sendmmsg) and returns how many were sent. One the
+   * kernel had no buffer space for is dropped; one that fails otherwise goes to onFailure with its index. Neither
+   * stops the rest. Invalid arguments (an address that is not a dotted quad, a port out of range) throw before
+   * anything is sent.
+   */
+  sendBatch(datagrams: readonly OutgoingDatagram[], onFailure?: (error: Error, index: number) => void): number;
   close(): void;
   ref(): void;
   unref(): void;
@@ -56,14 +69,16 @@ type NativeHandle = { readonly [nativeHandle]: true };
 interface HangarUdpAddon {
   open(
     port: number,
-    address: string,
+    address: number,
     receiveBufferBytes: number,
     sendBufferBytes: number,
-    onDatagrams: (batch: ReceivedDatagram[]) => void,
+    payloads: Uint8Array,
+    metadata: Uint32Array,
+    onDatagrams: (count: number) => void,
     onError: (error: Error) => void,
   ): { handle: NativeHandle; port: number };
-  /** Bytes sent, or -1 when dropped for lack of buffer space. */
-  send(handle: NativeHandle, data: Uint8Array, address: string, port: number, ifindex: number, source: string | null): number;
+  /** Datagrams sent; each one not sent is pushed onto failures as its index and null (dropped) or an Error. */
+  sendBatch(handle: NativeHandle, datagrams: readonly Uint8Array[], targets: Uint32Array, count: number, failures: Array<number | Error | null>): number;
   close(handle: NativeHandle): void;
   ref(handle: NativeHandle): void;
   unref(handle: NativeHandle): void;
@@ -115,6 +130,15 @@ function loadAddon(): HangarUdpAddon {
   return addon;
 }
 
+/** Per received datagram in the addon's metadata: offset in payloads, length, ifindex, source, source port, destination. */
+const METADATA_FIELDS = 6;
+/** Per datagram to send, in the addon's targets: address, port, ifindex, source. */
+const TARGET_FIELDS = 4;
+/** The most datagrams one onDatagrams call gets: the addon reads at most this many per wakeup. */
+const MAX_PER_CALL = 1024;
+/** Payload bytes lent to the addon: a full batch of DHCP-sized datagrams, and at least the largest UDP payload. */
+const PAYLOAD_BYTES = 1024 * 1024;
+
 export function openPktinfoSocket(options: PktinfoSocketOptions): PktinfoSocket {
   const native = loadAddon();
   const onError =
@@ -122,18 +146,72 @@ export function openPktinfoSocket(options: PktinfoSocketOptions): PktinfoSocket 
     ((error: Error) => {
       throw error;
     });
+  // Lent to the addon, which writes each call's datagrams there; datagramsOf copies them out.
+  const payloads = new Uint8Array(PAYLOAD_BYTES);
+  const metadata = new Uint32Array(MAX_PER_CALL * METADATA_FIELDS);
   const { handle, port } = native.open(
     options.port,
-    options.address ?? '0.0.0.0',
+    ipv4Number(options.address ?? '0.0.0.0', 'address'),
     options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES,
     options.sendBufferBytes ?? 0,
-    (batch) => options.onDatagrams(batch),
+    payloads,
+    metadata,
+    (count) => options.onDatagrams(datagramsOf(payloads, metadata, count)),
     onError,
   );
+  // Reused by every call: the addon copies what it needs before returning.
+  let targets = new Uint32Array(64 * TARGET_FIELDS);
+  const datagrams: Uint8Array[] = [];
+  const failures: Array<number | Error | null> = [];
+
+  /** Sends datagrams [0, count) and hands each failure to onFailure (null: dropped for lack of buffer space). */
+  const sendPacked = (count: number, onFailure: (failure: Error | null, index: number) => void): number => {
+    let sent: number;
+    try {
+      sent = native.sendBatch(handle, datagrams, targets, count, failures);
+    } catch (error) {
+      failures.length = 0;
+      throw error;
+    } finally {
+      datagrams.length = 0; // sent datagrams are garbage
+    }
+    if (failures.length === 0) return sent;
+    const failed = failures.splice(0); // onFailure may throw or send again
+    for (let i = 0; i < failed.length; i += 2) onFailure(failed[i + 1] as Error | null, failed[i] as number);
+    return sent;
+  };
+  const pack = (index: number, data: Uint8Array, to: SendTarget): void => {
+    if (!(data instanceof Uint8Array)) throw withCode(new TypeError('data must be a Uint8Array or Buffer'), 'ERR_INVALID_ARG_TYPE');
+    const at = index * TARGET_FIELDS;
+    targets[at] = ipv4Number(to.address, 'address');
+    targets[at + 1] = checkedInteger(to.port, 'port', 65535);
+    targets[at + 2] = to.ifindex == null ? 0 : checkedInteger(to.ifindex, 'ifindex', 0x7fffffff);
+    targets[at + 3] = to.source === undefined ? 0 : ipv4Number(to.source, 'source');
+    datagrams[index] = data;
+  };
+
   return {
     port,
     send(data, to) {
-      return native.send(handle, data, to.address, to.port, to.ifindex ?? 0, to.source ?? null) >= 0;
+      pack(0, data, to);
+      let dropped = false;
+      sendPacked(1, (failure) => {
+        if (failure) throw failure;
+        dropped = true;
+      });
+      return !dropped;
+    },
+    sendBatch(batch, onFailure) {
+      if (batch.length * TARGET_FIELDS > targets.length) targets = new Uint32Array(batch.length * TARGET_FIELDS);
+      try {
+        for (let i = 0; i < batch.length; i++) pack(i, batch[i]!.data, batch[i]!.to);
+      } catch (error) {
+        datagrams.length = 0;
+        throw error;
+      }
+      return sendPacked(batch.length, (failure, index) => {
+        if (failure) onFailure?.(failure, index);
+      });
     },
     close() {
       native.close(handle); // idempotent
@@ -145,6 +223,67 @@ export function openPktinfoSocket(options: PktinfoSocketOptions): PktinfoSocket 
       native.unref(handle);
     },
   };
+}
+
+/** The call's datagrams, copied into one Buffer (from Node's pool when small): one allocation for the batch. */
+function datagramsOf(payloads: Uint8Array, metadata: Uint32Array, count: number): ReceivedDatagram[] {
+  const last = (count - 1) * METADATA_FIELDS;
+  const data = Buffer.allocUnsafe(metadata[last]! + metadata[last + 1]!);
+  data.set(payloads.subarray(0, data.length));
+  const batch = new Array<ReceivedDatagram>(count);
+  for (let i = 0; i < count; i++) {
+    const at = i * METADATA_FIELDS;
+    const offset = metadata[at]!;
+    batch[i] = {
+      data: data.subarray(offset, offset + metadata[at + 1]!),
+      ifindex: metadata[at + 2]!,
+      source: formatIpv4(metadata[at + 3]!),
+      sourcePort: metadata[at + 4]!,
+      destination: formatIpv4(metadata[at + 5]!),
+    };
+  }
+  return batch;
+}
+
+function formatIpv4(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 0xff}.${(value >>> 8) & 0xff}.${value & 0xff}`;
+}
+
+/** A strict dotted quad (no leading zeros or spaces, as inet_pton reads it) as a host-order integer. */
+function ipv4Number(text: string, name: string): number {
+  if (typeof text === 'string' && text.length <= 15) {
+    let value = 0;
+    let octet = 0;
+    let digits = 0;
+    let octets = 0;
+    for (let i = 0; i <= text.length; i++) {
+      const c = i < text.length ? text.charCodeAt(i) : 0x2e;
+      if (c === 0x2e) {
+        if (digits === 0) break;
+        value = value * 256 + octet;
+        octets++;
+        octet = 0;
+        digits = 0;
+        if (i === text.length && octets === 4) return value;
+      } else if (c >= 0x30 && c <= 0x39 && !(digits === 1 && octet === 0)) {
+        octet = octet * 10 + (c - 0x30);
+        if (++digits > 3 || octet > 255) break;
+      } else {
+        break;
+      }
+    }
+  }
+  throw withCode(new TypeError(`${name} is not an IPv4 address: ${JSON.stringify(text)}`), 'ERR_INVALID_IP_ADDRESS');
+}
+
+function checkedInteger(value: number, name: string, max: number): number {
+  if (Number.isInteger(value) && value >= 0 && value <= max) return value;
+  throw withCode(new RangeError(`${name} must be an integer from 0 to ${max}, got ${value}`), 'ERR_OUT_OF_RANGE');
+}
+
+/** Argument errors carry Node's codes, as dgram's do. */
+function withCode<E extends Error>(error: E, code: string): E & { code: string } {
+  return Object.assign(error, { code });
 }
 
 /** The kernel's index of the named interface (if_nametoindex); throws for an unknown name. */
