@@ -22,7 +22,7 @@ import { imageFile } from '../images/catalogue.js';
 import { bootFileRoots } from '../tftp/boot-tftp.js';
 import { TftpRoots } from '../tftp/roots.js';
 import type { AdmissionGate } from './admission.js';
-import { bootTargetFor, type BootTarget } from './boot-target.js';
+import { bootTargetFor } from './boot-target.js';
 import { serveFile } from './file-response.js';
 import { renderIpxeScript } from './ipxe-script.js';
 import { BootTargetCache } from './target-cache.js';
@@ -42,6 +42,12 @@ export interface BootRoutesOptions {
  * filesystem) waits in line for a transfer slot.
  */
 const QUEUE_WAIT_MS = 10 * 60_000;
+
+/** A machine's script as rendered from the inventory, with the names its boot event carries. */
+interface RenderedScript {
+  script: string;
+  about: { device: string | null; profile: string | null; image: string | null };
+}
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9._+-]*$';
 const MachineMac = Type.Object({ mac: Type.String({ maxLength: 32 }) });
@@ -66,7 +72,29 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     );
   };
 
-  const targets = new BootTargetCache<BootTarget>(() => auditGeneration(db), options.clock);
+  const scripts = new BootTargetCache<RenderedScript>(() => auditGeneration(db), options.clock);
+
+  /** The script of `mac` asking from `client` through `host`, and what its boot event says. */
+  const renderScript = async (mac: string, client: string, host: string): Promise<RenderedScript> => {
+    const target = await bootTargetFor(db, mac, client);
+    const about = { device: target.device?.name ?? null, profile: target.profile?.name ?? null, image: target.profile?.image ? `${target.profile.image.name}@${target.profile.image.version}` : null };
+    if (target.profile === null) return { script: '#!ipxe\necho Hangar has no profile for ${net0/mac} and no discovery profile\nexit 1\n', about };
+    if (target.profile.boot === 'local' || target.profile.image === null) return { script: renderIpxeScript({ mac, boot: 'local' }), about };
+    const { image } = target.profile;
+    const path = (file: string) => `boot/images/${encodeURIComponent(image.name)}/${encodeURIComponent(image.version)}/${file}`;
+    const script = renderIpxeScript({
+      mac,
+      boot: 'image',
+      kernel: path(image.kernel),
+      initrd: path(image.initrd),
+      ...(image.rootfs ? { rootfs: { file: path(image.rootfs) } } : {}),
+      kernelArgs: target.profile.kernelArgs,
+      extraKernelArgs: [],
+      // A site without mirrors boots from the server the machine reached.
+      mirrors: target.mirrors.length > 0 ? target.mirrors : [`http://${host}`],
+    });
+    return { script, about };
+  };
 
   app.get(
     '/boot/ipxe/:mac',
@@ -77,33 +105,9 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     async (request, reply) => {
       const mac = normalizeMac(request.params.mac, 'mac');
       const client = request.ip;
-      const target = await targets.get(`${mac} ${client}`, () => bootTargetFor(db, mac, client));
-      let script: string;
-      if (target.profile === null) {
-        script = '#!ipxe\necho Hangar has no profile for ${net0/mac} and no discovery profile\nexit 1\n';
-      } else if (target.profile.boot === 'local' || target.profile.image === null) {
-        script = renderIpxeScript({ mac, boot: 'local' });
-      } else {
-        const { image } = target.profile;
-        const path = (file: string) => `boot/images/${encodeURIComponent(image.name)}/${encodeURIComponent(image.version)}/${file}`;
-        script = renderIpxeScript({
-          mac,
-          boot: 'image',
-          kernel: path(image.kernel),
-          initrd: path(image.initrd),
-          ...(image.rootfs ? { rootfs: { file: path(image.rootfs) } } : {}),
-          kernelArgs: target.profile.kernelArgs,
-          extraKernelArgs: [],
-          // A site without mirrors boots from the server the machine reached.
-          mirrors: target.mirrors.length > 0 ? target.mirrors : [`http://${request.headers.host ?? request.hostname}`],
-        });
-      }
-      record({
-        type: 'boot.script',
-        subject: mac,
-        actor: 'boot',
-        data: { device: target.device?.name ?? null, profile: target.profile?.name ?? null, image: target.profile?.image ? `${target.profile.image.name}@${target.profile.image.version}` : null, client: request.ip },
-      });
+      const host = request.headers.host ?? request.hostname;
+      const { script, about } = await scripts.get(`${mac} ${client} ${host}`, () => renderScript(mac, client, host));
+      record({ type: 'boot.script', subject: mac, actor: 'boot', data: { ...about, client } });
       return reply.type('text/plain; charset=utf-8').send(script);
     },
   );

@@ -1,7 +1,7 @@
 import type { Clock } from '../../core/clock.js';
 
 /**
- * Boot targets by machine, kept while the inventory stays the same. Every inventory write appends to the audit
+ * What machines boot (their rendered scripts), kept while the inventory stays the same. Every inventory write appends to the audit
  * chain, so its head id is a generation number for everything a boot target is made of (devices, interfaces,
  * profiles, images, mirrors, boot subnets), whichever process wrote it. The head is read at most once per
  * `checkEveryMs`, so in a boot storm a script costs no query at all, and a change is seen within that time.
