@@ -25,7 +25,7 @@ import type { AdmissionGate } from './admission.js';
 import { bootTargetFor } from './boot-target.js';
 import { serveFile } from './file-response.js';
 import { renderIpxeScript } from './ipxe-script.js';
-import { BootTargetCache } from './target-cache.js';
+import { InventoryCache } from './inventory-cache.js';
 
 export interface BootRoutesOptions {
   store: Store;
@@ -72,7 +72,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     );
   };
 
-  const scripts = new BootTargetCache<RenderedScript>(() => auditGeneration(db), options.clock);
+  const scripts = new InventoryCache<RenderedScript>(() => auditGeneration(db), options.clock);
 
   /** The script of `mac` asking from `client` through `host`, and what its boot event says. */
   const renderScript = async (mac: string, client: string, host: string): Promise<RenderedScript> => {

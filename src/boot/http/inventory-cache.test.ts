@@ -1,14 +1,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../core/clock.js';
-import { BootTargetCache } from './target-cache.js';
+import { InventoryCache } from './inventory-cache.js';
 
-describe('BootTargetCache', () => {
+describe('InventoryCache', () => {
   test('loads once per key until the generation changes, checking it at most every interval', async () => {
     const clock = new ManualClock();
     let generation = 1;
     let reads = 0;
-    const cache = new BootTargetCache(async () => (reads++, generation), clock, 250);
+    const cache = new InventoryCache(async () => (reads++, generation), clock, 250);
     let loads = 0;
     const load = (value: string) => async () => (loads++, `${value}@${generation}`);
     assert.equal(await cache.get('a', load('a')), 'a@1');
@@ -30,7 +30,7 @@ describe('BootTargetCache', () => {
   test('a load that overlaps a change is served but not kept; the cache is bounded', async () => {
     const clock = new ManualClock();
     let generation = 1;
-    const cache = new BootTargetCache(async () => generation, clock, 0, 2);
+    const cache = new InventoryCache(async () => generation, clock, 0, 2);
     let loads = 0;
     const value = await cache.get('a', async () => {
       loads++;
