@@ -1,10 +1,11 @@
 import type { Clock } from '../../core/clock.js';
 
 /**
- * Values made from the inventory (here, each machine's rendered iPXE script), kept while the inventory stays the same. Every inventory write appends to the audit
- * chain, so its head id is a generation number for everything a boot target is made of (devices, interfaces,
- * profiles, images, mirrors, boot subnets), whichever process wrote it. The head is read at most once per
- * `checkEveryMs`, so in a boot storm a script costs no query at all, and a change is seen within that time.
+ * Values made from the inventory (each machine's rendered iPXE script), kept while the inventory stays the same.
+ * Every inventory write appends to the audit chain, so its head id is a generation number for everything a script
+ * is made of (devices, interfaces, profiles, images, mirrors, boot subnets), whichever process wrote it. The head
+ * is read at most once per `checkEveryMs`, so in a boot storm a script costs no query, and a change is seen within
+ * that time.
  */
 export class InventoryCache<T> {
   private readonly entries = new Map<string, T>();
