@@ -7,8 +7,11 @@ import { commonFields, type Choices, type Field, type Resource } from '../invent
 
 const { description } = commonFields;
 
-/** A bare file name: image files live flat in DATA/images/IMAGE/VERSION/ and are served under that name. */
-const FILE_NAME = '^[A-Za-z0-9][A-Za-z0-9._+-]*$';
+/**
+ * One path segment: versions and file names. Image files live flat in DATA/images/IMAGE/VERSION/ and are served
+ * under that path.
+ */
+export const PATH_SEGMENT = '^[A-Za-z0-9][A-Za-z0-9._+-]*$';
 
 /** The files of an image version; `rootfs` (a live-boot squashfs) is optional. */
 export const IMAGE_FILE_ROLES = ['kernel', 'initrd', 'rootfs'] as const;
@@ -84,10 +87,10 @@ export const bootImageVersion: Resource = {
   label: 'image version',
   fields: {
     image: { type: 'ref', to: 'boot.image', required: true, onDelete: 'cascade' },
-    version: { type: 'string', max: 64, required: true, pattern: '^[A-Za-z0-9][A-Za-z0-9._+-]*$', search: true },
-    kernel: { type: 'string', max: 255, required: true, pattern: FILE_NAME },
-    initrd: { type: 'string', max: 255, required: true, pattern: FILE_NAME },
-    rootfs: { type: 'string', max: 255, pattern: `^$|${FILE_NAME}` },
+    version: { type: 'string', max: 64, required: true, pattern: PATH_SEGMENT, search: true },
+    kernel: { type: 'string', max: 255, required: true, pattern: PATH_SEGMENT },
+    initrd: { type: 'string', max: 255, required: true, pattern: PATH_SEGMENT },
+    rootfs: { type: 'string', max: 255, pattern: `^$|${PATH_SEGMENT}` },
     ...registeredFileFields(),
     description,
   },

@@ -19,6 +19,7 @@ import type { EventInput, EventLog } from '../../events/log.js';
 import type { Store } from '../../store/store.js';
 import { leaseHolder } from '../dhcp/lease-store.js';
 import { imageFile } from '../images/catalogue.js';
+import { PATH_SEGMENT } from '../resources.js';
 import { bootFileRoots } from '../tftp/boot-tftp.js';
 import { TftpRoots } from '../tftp/roots.js';
 import type { AdmissionGate } from './admission.js';
@@ -49,7 +50,6 @@ interface RenderedScript {
   about: { device: string | null; profile: string | null; image: string | null };
 }
 
-const NAME = '^[A-Za-z0-9][A-Za-z0-9._+-]*$';
 const MachineMac = Type.Object({ mac: Type.String({ maxLength: 32 }) });
 
 export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (app, options) => {
@@ -119,7 +119,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     schema: {
       tags: ['boot'],
       summary: 'A file of an image version (Range, ETag; beyond the transfer limit iPXE gets 503 with Retry-After, other clients wait in line)',
-      params: Type.Object({ image: Type.String({ pattern: NAME }), version: Type.String({ pattern: NAME }), file: Type.String({ pattern: NAME }) }),
+      params: Type.Object({ image: Type.String({ pattern: PATH_SEGMENT }), version: Type.String({ pattern: PATH_SEGMENT }), file: Type.String({ pattern: PATH_SEGMENT }) }),
     },
     handler: async (request, reply) => {
       const { image, version, file } = request.params;
@@ -156,7 +156,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<BootRoutesOptions> = async (a
     '/boot/files/:file',
     {
       config: { access: 'public' },
-      schema: { tags: ['boot'], summary: 'A boot loader for UEFI HTTP boot (DATA/tftp, then Debian’s iPXE binaries)', params: Type.Object({ file: Type.String({ pattern: NAME }) }) },
+      schema: { tags: ['boot'], summary: 'A boot loader for UEFI HTTP boot (DATA/tftp, then Debian’s iPXE binaries)', params: Type.Object({ file: Type.String({ pattern: PATH_SEGMENT }) }) },
     },
     async (request, reply) => {
       const { file } = request.params;
