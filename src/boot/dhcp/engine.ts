@@ -5,6 +5,7 @@
  * in-memory lease table, which it updates as it decides.
  */
 
+import { parseDottedQuad } from '../../core/net/index.js';
 import { decideBoot, isBootFile, type BootDecision, type BootFiles } from './boot-file.js';
 import { BootpOp, ReplyTooLargeError, type DhcpPacket } from './codec.js';
 import { leaseHolds, LeaseTable, type LeaseRecord } from './leases.js';
@@ -23,15 +24,7 @@ import {
   type ReplyTarget,
   type SubnetOptions,
 } from './reply.js';
-import {
-  compileSubnet,
-  inPool,
-  ipv4ToNumber,
-  isHostAddress,
-  subnetContains,
-  type CompiledSubnet,
-  type SubnetConfig,
-} from './subnet.js';
+import { compileSubnet, inPool, isHostAddress, subnetContains, type CompiledSubnet, type SubnetConfig } from './subnet.js';
 
 export type { SubnetConfig } from './subnet.js';
 export type { LeaseRecord, LeaseState } from './leases.js';
@@ -245,7 +238,7 @@ export class DhcpEngine {
     }
     const reservation = this.config.reservation(mac);
     const inSubnet =
-      reservation !== undefined && subnetContains(selection.served.subnet, ipv4ToNumber(reservation.address));
+      reservation !== undefined && subnetContains(selection.served.subnet, parseDottedQuad(reservation.address));
     const ex: Exchange = {
       packet,
       arrival,
@@ -286,21 +279,21 @@ export class DhcpEngine {
     relayed: boolean,
   ): { served: ServedSubnet; serverId: string } | DropReason {
     if (relayed) {
-      const served = this.subnetOf(ipv4ToNumber(packet.giaddr));
+      const served = this.subnetOf(parseDottedQuad(packet.giaddr));
       if (served === undefined) return 'no-subnet';
       const serverId = ownAddresses[0];
       return serverId === undefined ? 'no-server-address' : { served, serverId };
     }
     if (packet.ciaddr !== NO_ADDRESS) {
-      const served = this.subnetOf(ipv4ToNumber(packet.ciaddr));
+      const served = this.subnetOf(parseDottedQuad(packet.ciaddr));
       if (served !== undefined) {
         const serverId =
-          ownAddresses.find((own) => subnetContains(served.subnet, ipv4ToNumber(own))) ?? ownAddresses[0];
+          ownAddresses.find((own) => subnetContains(served.subnet, parseDottedQuad(own))) ?? ownAddresses[0];
         return serverId === undefined ? 'no-server-address' : { served, serverId };
       }
     }
     for (const own of ownAddresses) {
-      const served = this.subnetOf(ipv4ToNumber(own));
+      const served = this.subnetOf(parseDottedQuad(own));
       if (served !== undefined) return { served, serverId: own };
     }
     return 'no-subnet';
@@ -378,7 +371,7 @@ export class DhcpEngine {
 
     if (ciaddr === undefined) {
       if (requested === undefined) return this.unanswered(ex, 'no-requested-address', 'dhcp.request', null);
-      if (!subnetContains(served.subnet, ipv4ToNumber(requested))) return this.nak(ex, requested, 'wrong network');
+      if (!subnetContains(served.subnet, parseDottedQuad(requested))) return this.nak(ex, requested, 'wrong network');
       const own = this.leases.recordsOf(served.config.name, mac);
       const holder = this.leases.byAddress(requested);
       const heldByOther = holder !== undefined && leaseHolds(holder, now) && holder.mac !== mac;
@@ -407,7 +400,7 @@ export class DhcpEngine {
       return this.unanswered(ex, 'not-for-us', 'dhcp.decline', address ?? null, `server ${serverId}`);
     }
     if (address === undefined) return this.unanswered(ex, 'no-requested-address', 'dhcp.decline', null);
-    if (!subnetContains(served.subnet, ipv4ToNumber(address))) {
+    if (!subnetContains(served.subnet, parseDottedQuad(address))) {
       return this.unanswered(ex, 'ignored', 'dhcp.decline', address, 'address outside the subnet');
     }
     const holder = this.leases.byAddress(address);
@@ -559,7 +552,7 @@ export class DhcpEngine {
 
   /** A host address of the subnet, not the server's, and not held by another client or a quarantine. */
   private freeFor(ex: Exchange, address: string): boolean {
-    const value = ipv4ToNumber(address);
+    const value = parseDottedQuad(address);
     if (!subnetContains(ex.served.subnet, value) || !isHostAddress(ex.served.subnet, value)) return false;
     if (ex.ownAddresses.includes(address)) return false;
     const holder = this.leases.byAddress(address);
@@ -570,7 +563,7 @@ export class DhcpEngine {
   private offerable(ex: Exchange, address: string): boolean {
     if (!this.freeFor(ex, address)) return false;
     if (address === ex.reservation?.address) return true;
-    return inPool(ex.served.subnet, ipv4ToNumber(address)) && !this.config.isReserved(address);
+    return inPool(ex.served.subnet, parseDottedQuad(address)) && !this.config.isReserved(address);
   }
 
   /** What a REQUEST may bind: the usable reservation if any (so the client moves to it), else an offerable address. */

@@ -4,8 +4,9 @@
  * ProxyDHCP subnets are skipped: they hand out no addresses, which is all Kea would be given.
  */
 
+import { parseDottedQuad } from '../../core/net/index.js';
 import type { Reservation } from './engine.js';
-import { compileSubnet, ipv4ToNumber, subnetContains, type SubnetConfig } from './subnet.js';
+import { compileSubnet, subnetContains, type SubnetConfig } from './subnet.js';
 
 export interface KeaOptionData {
   name: 'routers' | 'domain-name-servers' | 'domain-name';
@@ -48,7 +49,7 @@ export function keaDhcp4Fragment(input: KeaExportInput): KeaDhcp4Fragment {
   const reservationsBySubnet = served.map((): KeaReservation[] => []);
   const byMac = [...input.reservations].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [mac, reservation] of byMac) {
-    const address = ipv4ToNumber(reservation.address);
+    const address = parseDottedQuad(reservation.address);
     const index = compiled.findIndex((subnet) => subnetContains(subnet, address));
     if (index < 0) continue;
     const entry: KeaReservation = { 'hw-address': mac.toLowerCase(), 'ip-address': reservation.address };

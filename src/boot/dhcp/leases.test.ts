@@ -1,8 +1,9 @@
+import { numberToDottedQuad, parseDottedQuad } from '../../core/net/index.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { leaseHolds, LeaseTable, type LeaseRecord, type LeaseState } from './leases.js';
-import { ipv4ToNumber, numberToIpv4, type SubnetConfig } from './subnet.js';
+import { type SubnetConfig } from './subnet.js';
 import { lanSubnet } from './engine-fixture.js';
 
 const NOW = 1_700_000_000_000;
@@ -195,9 +196,9 @@ describe('LeaseTable.nextFree', () => {
 
   test('a /10 pool with 100,000 leases: fast, and never a held address', () => {
     const subnet = lanSubnet({ network: '10.64.0.0/10', pools: [{ start: '10.64.0.1', end: '10.127.255.254' }] });
-    const first = ipv4ToNumber('10.64.0.1');
+    const first = parseDottedQuad('10.64.0.1');
     const records: LeaseRecord[] = [];
-    for (let i = 0; i < 100_000; i++) records.push(lease(numberToIpv4(first + i), `m${i}`, 'bound', NOW + 3_600_000, 'lan'));
+    for (let i = 0; i < 100_000; i++) records.push(lease(numberToDottedQuad(first + i), `m${i}`, 'bound', NOW + 3_600_000, 'lan'));
     const table = new LeaseTable();
     let started = performance.now();
     table.load(records);
@@ -206,7 +207,7 @@ describe('LeaseTable.nextFree', () => {
     started = performance.now();
     const firstFree = table.nextFree(subnet, NOW, never);
     const firstMs = performance.now() - started;
-    assert.equal(firstFree, numberToIpv4(first + 100_000));
+    assert.equal(firstFree, numberToDottedQuad(first + 100_000));
 
     started = performance.now();
     for (let i = 0; i < 10_000; i++) {

@@ -4,7 +4,8 @@
  * are no timers. The store feeds it with load() on start and the engine keeps it current with apply().
  */
 
-import { compileSubnet, ipv4ToNumber, numberToIpv4, type CompiledSubnet, type SubnetConfig } from './subnet.js';
+import { numberToDottedQuad, parseDottedQuad } from '../../core/net/index.js';
+import { compileSubnet, type CompiledSubnet, type SubnetConfig } from './subnet.js';
 
 export type LeaseState = 'offered' | 'bound' | 'declined' | 'released';
 
@@ -175,7 +176,7 @@ export class LeaseTable {
           if (record.expiresAt < earliestExpiry) earliestExpiry = record.expiresAt;
           continue;
         }
-        const text = numberToIpv4(address);
+        const text = numberToDottedQuad(address);
         if (excluded(text)) continue;
         cursor.pool = poolIndex;
         cursor.address = address + 1;
@@ -199,7 +200,7 @@ export class LeaseTable {
 }
 
 function slotKey(address: string): number {
-  return ipv4ToNumber(address) | 0;
+  return parseDottedQuad(address) | 0;
 }
 
 const STATE_RANK: Record<LeaseState, number> = { released: 0, declined: 1, offered: 2, bound: 3 };

@@ -7,6 +7,8 @@
  * throws; encoders throw RangeError for values that cannot be put on the wire (a programming error).
  */
 
+import { numberToDottedQuad, parseDottedQuad } from '../../core/net/index.js';
+
 export const DhcpOption = {
   pad: 0,
   subnetMask: 1,
@@ -93,39 +95,18 @@ export const IpxeOption = {
 
 // ---------------------------------------------------------------- IPv4 addresses
 
-const DECIMAL = Array.from({ length: 256 }, (_, byte) => String(byte));
-
 /** Dotted quad of the 4 bytes at offset; the caller has checked that they exist. */
 export function formatIpv4(bytes: Uint8Array, offset: number): string {
-  const a = bytes[offset]!;
-  const b = bytes[offset + 1]!;
-  const c = bytes[offset + 2]!;
-  const d = bytes[offset + 3]!;
-  // Most address fields of a client's packet are empty: one shared string for them.
-  if ((a | b | c | d) === 0) return '0.0.0.0';
-  return `${DECIMAL[a]}.${DECIMAL[b]}.${DECIMAL[c]}.${DECIMAL[d]}`;
+  return numberToDottedQuad(((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0);
 }
 
 /** Writes a strict dotted quad (no leading zeros, no spaces) into target at offset, without allocating. */
 export function writeIpv4(target: Uint8Array, offset: number, address: string): void {
-  let octet = 0;
-  let digits = 0;
-  let index = 0;
-  for (let i = 0; i <= address.length; i++) {
-    const c = i < address.length ? address.charCodeAt(i) : 0x2e;
-    if (c === 0x2e) {
-      if (digits === 0 || index > 3) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
-      target[offset + index++] = octet;
-      octet = 0;
-      digits = 0;
-    } else if (c >= 0x30 && c <= 0x39 && !(digits === 1 && octet === 0)) {
-      octet = octet * 10 + (c - 0x30);
-      if (++digits > 3 || octet > 255) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
-    } else {
-      throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
-    }
-  }
-  if (index !== 4) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
+  const value = parseDottedQuad(address);
+  target[offset] = value >>> 24;
+  target[offset + 1] = (value >>> 16) & 0xff;
+  target[offset + 2] = (value >>> 8) & 0xff;
+  target[offset + 3] = value & 0xff;
 }
 
 /** Options 1, 28, 50, 54. */

@@ -3,6 +3,7 @@
  * Pure; the bytes themselves come from the codec.
  */
 
+import { numberToDottedQuad, parseDottedQuad } from '../../core/net/index.js';
 import { isBootFile, type BootDecision } from './boot-file.js';
 import { BootpOp, encodeDhcpPacket, type DhcpPacket } from './codec.js';
 import {
@@ -16,7 +17,7 @@ import {
   PxeDiscoveryControl,
   PxeVendorOption,
 } from './options.js';
-import { ipv4ToNumber, numberToIpv4, type CompiledSubnet } from './subnet.js';
+import { type CompiledSubnet } from './subnet.js';
 
 export type OptionEntry = readonly [number, Uint8Array];
 
@@ -68,7 +69,7 @@ export function subnetOptions(subnet: CompiledSubnet): SubnetOptions {
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 0xfffffffe) {
     throw new RangeError(`subnets.${config.name}.leaseSeconds: ${seconds} is not a whole number from 1 to 4294967294`);
   }
-  const network: OptionEntry[] = [[DhcpOption.subnetMask, encodeIpv4(numberToIpv4(subnet.mask))]];
+  const network: OptionEntry[] = [[DhcpOption.subnetMask, encodeIpv4(numberToDottedQuad(subnet.mask))]];
   if (config.router !== null) network.push([DhcpOption.routers, encodeIpv4(config.router)]);
   if (config.dnsServers.length > 0) network.push([DhcpOption.dnsServers, encodeIpv4List(config.dnsServers)]);
   if (config.domainName !== null && config.domainName !== '') {
@@ -212,5 +213,5 @@ export function bootServerReply(request: DhcpPacket, boot: BootDecision): BootRe
 function sameNetwork(a: string, b: string, prefixLength: number): boolean {
   if (prefixLength === 0) return true;
   const shift = 32 - prefixLength;
-  return ipv4ToNumber(a) >>> shift === ipv4ToNumber(b) >>> shift;
+  return parseDottedQuad(a) >>> shift === parseDottedQuad(b) >>> shift;
 }

@@ -4,9 +4,9 @@
  */
 
 import type { Kysely } from 'kysely';
-import { normalizeMac } from '../../core/net/index.js';
+import { normalizeMac, parseDottedQuad } from '../../core/net/index.js';
 import type { Reservation } from './engine.js';
-import { compileSubnet, ipv4ToNumber, subnetContains, type CompiledSubnet, type SubnetConfig } from './subnet.js';
+import { compileSubnet, subnetContains, type CompiledSubnet, type SubnetConfig } from './subnet.js';
 
 interface BootSubnetRow {
   name: string;
@@ -102,7 +102,7 @@ export async function loadSiteConfig(db: Kysely<unknown>): Promise<SiteConfig> {
     .execute();
   for (const row of assigned) {
     const address = row.address.split('/')[0]!;
-    const number = ipv4ToNumber(address);
+    const number = parseDottedQuad(address);
     if (!compiled.some((subnet) => subnetContains(subnet, number))) continue;
     let mac: string;
     try {

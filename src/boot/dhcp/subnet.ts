@@ -8,13 +8,13 @@ import {
   makeRange,
   netmask,
   parseAddress,
+  parseDottedQuad,
   parsePrefix,
   prefixContainsAddress,
   rangeIntersection,
   usableRange,
   type IpRange,
 } from '../../core/net/index.js';
-import { formatIpv4, writeIpv4 } from './options.js';
 
 export interface SubnetConfig {
   name: string;
@@ -86,7 +86,7 @@ export function compileSubnet(config: SubnetConfig): CompiledSubnet {
     }
   }
   for (const address of [config.router, config.nextServer, ...config.dnsServers]) {
-    if (address !== null) ipv4ToNumber(address);
+    if (address !== null) parseDottedQuad(address);
   }
   const subnet: CompiledSubnet = {
     config,
@@ -114,20 +114,4 @@ export function isHostAddress(subnet: CompiledSubnet, address: number): boolean 
 export function inPool(subnet: CompiledSubnet, address: number): boolean {
   for (const pool of subnet.pools) if (address >= pool.start && address <= pool.end) return true;
   return false;
-}
-
-// One scratch buffer: the codec's strict dotted-quad reader and writer do the text work, this only adds the
-// 32-bit view. Safe because JavaScript runs one call at a time.
-const scratch = new Uint8Array(4);
-const scratchView = new DataView(scratch.buffer);
-
-/** A strict dotted quad as an unsigned 32-bit number; RangeError for anything else. */
-export function ipv4ToNumber(address: string): number {
-  writeIpv4(scratch, 0, address);
-  return scratchView.getUint32(0);
-}
-
-export function numberToIpv4(value: number): string {
-  scratchView.setUint32(0, value);
-  return formatIpv4(scratch, 0);
 }

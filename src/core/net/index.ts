@@ -40,3 +40,4 @@ export {
 export { addressesIn, formatRange, makeRange, rangeContains, rangeIntersection, rangeSize, type IpRange } from './range.js';
 export { availablePrefixes, firstFreeAddress, freeRanges, usableRange } from './free.js';
 export { formatMac, normalizeMac, parseMac } from './mac.js';
+export { dottedQuadToNumber, numberToDottedQuad, parseDottedQuad } from './dotted-quad.js';

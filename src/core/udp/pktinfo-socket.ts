@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dottedQuadToNumber, numberToDottedQuad } from '../net/index.js';
 
 export interface ReceivedDatagram {
   /** The receiver's own copy (a view into one Buffer for the whole batch). */
@@ -237,43 +238,19 @@ function datagramsOf(payloads: Uint8Array, metadata: Uint32Array, count: number)
     batch[i] = {
       data: data.subarray(offset, offset + metadata[at + 1]!),
       ifindex: metadata[at + 2]!,
-      source: formatIpv4(metadata[at + 3]!),
+      source: numberToDottedQuad(metadata[at + 3]!),
       sourcePort: metadata[at + 4]!,
-      destination: formatIpv4(metadata[at + 5]!),
+      destination: numberToDottedQuad(metadata[at + 5]!),
     };
   }
   return batch;
 }
 
-function formatIpv4(value: number): string {
-  return `${value >>> 24}.${(value >>> 16) & 0xff}.${(value >>> 8) & 0xff}.${value & 0xff}`;
-}
-
 /** A strict dotted quad (no leading zeros or spaces, as inet_pton reads it) as a host-order integer. */
 function ipv4Number(text: string, name: string): number {
-  if (typeof text === 'string' && text.length <= 15) {
-    let value = 0;
-    let octet = 0;
-    let digits = 0;
-    let octets = 0;
-    for (let i = 0; i <= text.length; i++) {
-      const c = i < text.length ? text.charCodeAt(i) : 0x2e;
-      if (c === 0x2e) {
-        if (digits === 0) break;
-        value = value * 256 + octet;
-        octets++;
-        octet = 0;
-        digits = 0;
-        if (i === text.length && octets === 4) return value;
-      } else if (c >= 0x30 && c <= 0x39 && !(digits === 1 && octet === 0)) {
-        octet = octet * 10 + (c - 0x30);
-        if (++digits > 3 || octet > 255) break;
-      } else {
-        break;
-      }
-    }
-  }
-  throw withCode(new TypeError(`${name} is not an IPv4 address: ${JSON.stringify(text)}`), 'ERR_INVALID_IP_ADDRESS');
+  const value = dottedQuadToNumber(text);
+  if (value < 0) throw withCode(new TypeError(`${name} is not an IPv4 address: ${JSON.stringify(text)}`), 'ERR_INVALID_IP_ADDRESS');
+  return value;
 }
 
 function checkedInteger(value: number, name: string, max: number): number {
