@@ -1,3 +1,6 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { InvalidError } from '../core/errors.js';
 
 /**
@@ -89,9 +92,6 @@ export class HangarClient {
 
   /** PUTs a local file as the request body, streamed, with no time limit (image files run to gigabytes). */
   async putFile<T>(path: string, query: QueryPairs, file: string): Promise<T> {
-    const { createReadStream } = await import('node:fs');
-    const { stat } = await import('node:fs/promises');
-    const { Readable } = await import('node:stream');
     const size = (await stat(file)).size;
     const body = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
     return this.request<T>('PUT', path, query, { body, headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) } }, await untimed());

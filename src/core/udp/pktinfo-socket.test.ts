@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { interfaceIndex, openPktinfoSocket, type ReceivedDatagram } from './pktinfo-socket.js';
@@ -89,6 +89,15 @@ class ScriptChild {
   }
 }
 
+/** A UDP socket on a free loopback port that keeps the text of every datagram it receives. */
+async function loopbackClient(): Promise<{ client: Socket; received: string[] }> {
+  const client = createSocket('udp4');
+  await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+  const received: string[] = [];
+  client.on('message', (data) => received.push(data.toString()));
+  return { client, received };
+}
+
 function spawnScript(prefix: string[], script: string, args: string[]): ScriptChild {
   const [command, ...rest] = [...prefix, process.execPath, '--input-type=module', '-e', script, '--', ...args];
   return new ScriptChild(spawn(command as string, rest, { stdio: ['pipe', 'pipe', 'pipe'] }));
@@ -158,11 +167,8 @@ describe('pktinfo socket on loopback', () => {
   test('reports the arrival interface, source and destination, and replies', async () => {
     const batches: ReceivedDatagram[][] = [];
     const server = openPktinfoSocket({ port: 0, address: '127.0.0.1', onDatagrams: (batch) => batches.push(batch) });
-    const client = createSocket('udp4');
+    const { client, received: replies } = await loopbackClient();
     try {
-      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
-      const replies: string[] = [];
-      client.on('message', (data) => replies.push(data.toString()));
       client.send('hello', server.port, '127.0.0.1');
       const [datagram] = await eventually(() => batches[0], () => 'a datagram');
       assert.ok(datagram);
@@ -202,11 +208,8 @@ describe('pktinfo socket on loopback', () => {
 
   test('sendBatch sends in order across several sendmmsg calls and reports a failure without stopping', async () => {
     const server = openPktinfoSocket({ port: 0, address: '127.0.0.1', onDatagrams: () => {} });
-    const client = createSocket('udp4');
+    const { client, received } = await loopbackClient();
     try {
-      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
-      const received: string[] = [];
-      client.on('message', (data) => received.push(data.toString()));
       const to = { address: '127.0.0.1', port: client.address().port, source: '127.0.0.1' };
       const batch = Array.from({ length: 150 }, (_, i) => ({ data: Buffer.from(`d${i}`), to: i === 70 ? { ...to, ifindex: 999_999 } : to }));
       const failures: Array<[number, unknown]> = [];
@@ -229,9 +232,8 @@ describe('pktinfo socket on loopback', () => {
     // 40 of 60,000 bytes overflow the megabyte lent to the addon, so one wakeup's datagrams come in several calls.
     const batches: ReceivedDatagram[][] = [];
     const server = openPktinfoSocket({ port: 0, address: '127.0.0.1', onDatagrams: (batch) => batches.push(batch) });
-    const client = createSocket('udp4');
+    const { client } = await loopbackClient();
     try {
-      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
       client.setSendBufferSize(4 * 1024 * 1024);
       const count = 40;
       await Promise.all(
@@ -252,11 +254,8 @@ describe('pktinfo socket on loopback', () => {
 
   test('sendBatch checks every target before sending any', async () => {
     const server = openPktinfoSocket({ port: 0, address: '127.0.0.1', onDatagrams: () => {} });
-    const client = createSocket('udp4');
+    const { client, received } = await loopbackClient();
     try {
-      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
-      const received: string[] = [];
-      client.on('message', (data) => received.push(data.toString()));
       const port = client.address().port;
       const good = { data: Buffer.from('good'), to: { address: '127.0.0.1', port } };
       for (const bad of [{ address: '127.0.0.01', port }, { address: '127.0.0.1', port: -1 }, { address: '1.2.3.4.', port }]) {
